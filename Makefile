@@ -1,0 +1,27 @@
+# Two commands set everything up: `make demo` and `make test` create and fill .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+PIP := $(BIN)/pip install --quiet --constraint constraints.txt
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml constraints.txt $(PLUGINS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0 torchvision==0.28.0
+	$(PIP) --editable '.[dev]' $(foreach p,$(PLUGINS),--editable $(dir $(p)))
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py --out demo-output
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests $(wildcard plugins/*/tests)
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+
+clean:
+	rm -rf $(VENV) demo-output .benchmarks .pytest_cache

@@ -1,0 +1,156 @@
+"""Base classes of the five component kinds.
+
+A component is a `torch.nn.Module` subclass with a registry `name`, a pydantic `Config`
+that forbids unknown fields, and one documented call signature per kind. It is built from
+its config alone, so a chain spec (names and options) is enough to rebuild it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import Tensor, nn
+
+from .errors import ConfigError
+
+KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metric")
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's `Config`: unknown fields are errors, configs are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _problems(err: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in e["loc"]) or "(config)", e["msg"]) for e in err.errors()]
+
+
+class Component(nn.Module):
+    """Common ground of all kinds: name, validated config, device rules, weights.
+
+    Subclasses set `name` and usually a nested `Config(ComponentConfig)`. Build with
+    keyword options (`Median(size=5)`), a config object, or a mapping.
+    """
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[ComponentConfig]] = ComponentConfig
+    device_bound: ClassVar[str | None] = None
+    """Set to ``"cpu"`` when the step only runs on the CPU; chains move data at its boundary."""
+
+    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
+        super().__init__()
+        self.config = self.make_config(config, **options)
+
+    @classmethod
+    def make_config(
+        cls, config: ComponentConfig | Mapping[str, Any] | None = None, *, step: str | None = None, **options: Any
+    ) -> ComponentConfig:
+        """Validate options against `Config`, naming the step and fields on failure."""
+        if isinstance(config, cls.Config) and not options:
+            return config
+        data = dict(config.model_dump() if isinstance(config, BaseModel) else (config or {}))
+        data.update(options)
+        try:
+            return cls.Config.model_validate(data)
+        except ValidationError as err:
+            raise ConfigError(cls.kind, cls.name, _problems(err), step=step) from None
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+
+    def save_weights(self, path: str | Path, card: Mapping[str, Any] | None = None) -> Path:
+        """Write this component's learned state (and an optional model card) to `path`."""
+        from .weights import save_component
+
+        return save_component(self, path, card)
+
+    def load_weights(self, path: str | Path, *, strict: bool = True) -> dict[str, Any]:
+        """Load state written by `save_weights` of the same kind and name; returns the card."""
+        from .weights import load_component
+
+        return load_component(self, path, strict=strict)
+
+
+class Backbone(Component):
+    """Image encoder: contract image in, list of feature maps (shallow to deep) out.
+
+    The backbone normalises its input itself (the weight tag knows how), so callers
+    always pass contract images in [0, 1].
+    """
+
+    kind = "backbone"
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels of each returned feature level."""
+        raise NotImplementedError
+
+    @property
+    def strides(self) -> list[int]:
+        """Stride (input pixels per feature pixel) of each returned level."""
+        raise NotImplementedError
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        raise NotImplementedError
+
+
+class PriorProvider(Component):
+    """First step of a chain: image batch in, saliency map out.
+
+    `keys` names each image (the file's stem in directory runs), for priors that look
+    maps up rather than compute them.
+    """
+
+    kind = "prior"
+
+    def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
+        raise NotImplementedError
+
+
+class Refiner(Component):
+    """Improves a map using its image: (image B×3×H×W, saliency B×1×H×W) -> B×1×H×W."""
+
+    kind = "refiner"
+    stateful: ClassVar[bool] = False
+    """True when outputs depend on images seen before (cross-image refiners)."""
+
+    def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class PostProcessor(Component):
+    """Cleans a map without learning: (image, saliency) -> saliency, same shape."""
+
+    kind = "postprocessor"
+
+    def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class Metric(Component):
+    """Scores maps against masks, accumulating over a dataset.
+
+    `update` takes a batch and returns its per-image scores; `compute` aggregates
+    everything seen since the last `reset`.
+    """
+
+    kind = "metric"
+
+    def update(self, saliency: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+
+BASES: dict[str, type[Component]] = {
+    cls.kind: cls for cls in (Backbone, PriorProvider, Refiner, PostProcessor, Metric)
+}

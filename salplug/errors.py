@@ -1,0 +1,84 @@
+"""Exceptions that say what was expected and what came.
+
+Every error a user can meet from salplug derives from `SalplugError`, so a script can
+catch the library's failures without swallowing its own bugs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SalplugError(Exception):
+    """Base of every error raised on purpose by salplug."""
+
+
+class ContractError(SalplugError, ValueError):
+    """A tensor broke the data contract (shape, dtype, range or device)."""
+
+
+class UnknownComponentError(SalplugError, KeyError):
+    """A component name that no installed plugin registered."""
+
+    def __init__(self, kind: str, name: str, installed: Iterable[str], note: str = ""):
+        self.kind, self.name = kind, name
+        self.installed = sorted(installed)
+        close = difflib.get_close_matches(name, self.installed, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        listing = ", ".join(self.installed) if self.installed else "none"
+        super().__init__(
+            f"unknown {kind} {name!r}.{note and ' ' + note + '.'}{hint} Installed {kind}s: {listing}. "
+            f"Run `salplug plugins` to see what is installed and what failed to load."
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DuplicateComponentError(SalplugError):
+    """Two distributions registered the same name for the same kind."""
+
+    def __init__(self, kind: str, name: str, first: str, second: str):
+        self.kind, self.name, self.first, self.second = kind, name, first, second
+        super().__init__(
+            f"{kind} {name!r} is registered by both {first!r} and {second!r}; "
+            f"uninstall one of them or disable one with SALPLUG_DISABLE_PLUGINS."
+        )
+
+
+class ConfigError(SalplugError, ValueError):
+    """Options that a component's `Config` rejected, with the step and fields named."""
+
+    def __init__(self, kind: str, name: str, problems: list[tuple[str, str]], step: str | None = None):
+        self.kind, self.name, self.step, self.problems = kind, name, step, problems
+        where = f"step {step!r} ({kind} {name!r})" if step else f"{kind} {name!r}"
+        lines = "; ".join(f"field {field!r}: {msg}" for field, msg in problems)
+        super().__init__(f"bad config for {where}: {lines}")
+
+
+class ChainError(SalplugError, ValueError):
+    """A chain whose steps are in the wrong order, of the wrong kind, or badly named."""
+
+
+class StepError(SalplugError, RuntimeError):
+    """A step failed while running; the original error is chained as `__cause__`."""
+
+    def __init__(self, step: str, kind: str, name: str, error: BaseException):
+        self.step, self.kind, self.name = step, kind, name
+        super().__init__(f"step {step!r} ({kind} {name!r}) failed: {type(error).__name__}: {error}")
+
+
+class ImageReadError(SalplugError, OSError):
+    """A file that could not be read as an image or saliency map."""
+
+    def __init__(self, path: object, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"cannot read {self.path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"cannot read {self.path}: {self.reason}"
+
+
+class CheckpointError(SalplugError, ValueError):
+    """A weights file that does not belong to the component loading it."""

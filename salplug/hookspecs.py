@@ -1,0 +1,80 @@
+"""The hooks a salplug plugin may implement: the contract third parties read.
+
+A plugin is a module (or object) named in the ``salplug`` entry-point group whose
+functions are marked with `salplug.hookimpl`. Each registration hook receives a
+`register` callable for one component kind and calls it once per component class::
+
+    import salplug
+
+    @salplug.hookimpl
+    def salplug_register_refiners(register):
+        register(MyRefiner)
+
+Rules every hook shares:
+
+* Register classes, not instances: weights load only when a chain builds the component.
+* Names are unique per kind across all installed distributions. A second registration of
+  a taken name is reported against the second plugin, and building that name then fails
+  with an error naming both distributions, so nothing is ever silently overwritten.
+* The order in which plugins' hooks run decides nothing: chains order the steps.
+* A hook that raises marks its plugin as failed (shown by ``salplug plugins``); the other
+  plugins still load.
+* Do not give hook implementations default arguments: pluggy does not pass them.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from .registry import Registrar
+
+hookspec = pluggy.HookspecMarker("salplug")
+
+
+@hookspec
+def salplug_register_backbones(register: Registrar) -> None:
+    """Register `salplug.Backbone` subclasses: image encoders returning feature levels.
+
+    A backbone takes contract images (``B×3×H×W`` in [0, 1]), normalises them the way its
+    weights expect, and returns a list of feature maps from shallow to deep, declaring
+    their `channels` and `strides`.
+    """
+
+
+@hookspec
+def salplug_register_priors(register: Registrar) -> None:
+    """Register `salplug.PriorProvider` subclasses: the first step of every chain.
+
+    ``forward(image, keys=None) -> saliency`` maps ``B×3×H×W`` images to ``B×1×H×W``
+    probabilities of the same height and width. `keys` name the images (file stems in a
+    directory run) for priors that read maps instead of computing them.
+    """
+
+
+@hookspec
+def salplug_register_refiners(register: Registrar) -> None:
+    """Register `salplug.Refiner` subclasses: methods that improve a map using its image.
+
+    ``forward(image, saliency) -> saliency``, all ``B×…×H×W`` with the output in [0, 1]
+    and the input's height and width. A refiner that keeps state across images sets
+    ``stateful = True``.
+    """
+
+
+@hookspec
+def salplug_register_postprocessors(register: Registrar) -> None:
+    """Register `salplug.PostProcessor` subclasses: fixed clean-up steps (CRF, filters).
+
+    Same call as a refiner. A step implemented only for the CPU sets
+    ``device_bound = "cpu"``; the chain moves tensors at its boundary.
+    """
+
+
+@hookspec
+def salplug_register_metrics(register: Registrar) -> None:
+    """Register `salplug.Metric` subclasses: dataset scores of maps against masks.
+
+    ``update(saliency, mask) -> {score: per-image tensor}`` accumulates a batch
+    (saliency ``B×1×H×W`` in [0, 1], mask ``B×1×H×W`` bool); ``compute() -> {score: float}``
+    aggregates everything since ``reset()``.
+    """

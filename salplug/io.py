@@ -1,0 +1,124 @@
+"""Reading photos and maps from disk into the data contract, and writing maps back.
+
+Images come back as float32 RGB in [0, 1] whatever the file holds (grayscale, RGBA,
+palette, 8 or 16 bits); maps as float32 in [0, 1]. Writes are atomic, so a map that
+exists on disk is always complete, which lets interrupted runs resume safely.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import ImageReadError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _decode(path: str | Path) -> np.ndarray:
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "no such file")
+    if path.is_dir():
+        raise ImageReadError(path, "is a directory, not an image file")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise ImageReadError(path, err.strerror or str(err)) from None
+    if data.size == 0:
+        raise ImageReadError(path, "the file is empty")
+    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ImageReadError(path, "not a decodable image (expected JPEG, PNG, BMP, TIFF or WebP data)")
+    return array
+
+
+def _to_unit(array: np.ndarray, path: str | Path) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if array.dtype in (np.float32, np.float64):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ImageReadError(path, "floating-point pixels outside [0, 1]")
+        return array.astype(np.float32)
+    raise ImageReadError(path, f"unsupported pixel type {array.dtype} (expected 8 or 16 bits, or float in [0, 1])")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An ``H×W×3`` float32 RGB array in [0, 1]; alpha is dropped, gray is replicated."""
+    array = _decode(path)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
+    elif array.ndim == 3 and array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    else:
+        raise ImageReadError(path, f"unsupported layout with shape {array.shape}")
+    return _to_unit(np.ascontiguousarray(array), path)
+
+
+def read_map(path: str | Path) -> np.ndarray:
+    """An ``H×W`` float32 array in [0, 1]; colour maps are converted to gray."""
+    array = _decode(path)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    elif array.ndim == 3 and array.shape[2] in (3, 4):
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    elif array.ndim != 2:
+        raise ImageReadError(path, f"unsupported layout with shape {array.shape}")
+    return _to_unit(array, path)
+
+
+def image_tensor(images: np.ndarray | list[np.ndarray]) -> Tensor:
+    """Stack ``H×W×3`` arrays of one size into a ``B×3×H×W`` float32 tensor."""
+    arrays = [images] if isinstance(images, np.ndarray) else images
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def map_tensor(maps: np.ndarray | list[np.ndarray]) -> Tensor:
+    """Stack ``H×W`` arrays of one size into a ``B×1×H×W`` float32 tensor."""
+    arrays = [maps] if isinstance(maps, np.ndarray) else maps
+    return torch.from_numpy(np.stack(arrays))[:, None].contiguous()
+
+
+def to_uint8(saliency: Tensor | np.ndarray) -> np.ndarray:
+    """An ``H×W`` uint8 array from a single map (``H×W``, ``1×H×W`` or ``1×1×H×W``) in [0, 1]."""
+    array = saliency.detach().float().cpu().numpy() if isinstance(saliency, Tensor) else np.asarray(saliency)
+    array = np.squeeze(array)
+    if array.ndim != 2:
+        raise ValueError(f"write_map: expected one H×W map, got shape {np.shape(saliency)}")
+    return np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    """Atomically write an 8-bit array (gray or RGB) as PNG, creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    ok, encoded = cv2.imencode(".png", pixels)
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(encoded.tobytes())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_map(path: str | Path, saliency: Tensor | np.ndarray) -> Path:
+    """Atomically write one map in [0, 1] as an 8-bit grayscale PNG."""
+    return write_png(path, to_uint8(saliency))

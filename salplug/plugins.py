@@ -1,0 +1,142 @@
+"""Plugin discovery and loading: entry points in, per-plugin status and registries out.
+
+Every plugin, the core's built-ins included, comes from the ``salplug`` entry-point
+group. Each is imported and asked to register on its own, so one that fails is recorded
+with its error and the rest still load. Discovery runs on first use, not on import.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .components import KINDS
+from .registry import Registrar, Registry
+
+ENTRY_POINT_GROUP = "salplug"
+DISABLE_ENV = "SALPLUG_DISABLE_PLUGINS"
+HOOKS = {
+    "backbone": "salplug_register_backbones",
+    "prior": "salplug_register_priors",
+    "refiner": "salplug_register_refiners",
+    "postprocessor": "salplug_register_postprocessors",
+    "metric": "salplug_register_metrics",
+}
+
+
+@dataclass
+class PluginInfo:
+    """What `salplug plugins` shows for one plugin."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str | None = None
+    components: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    disabled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.disabled
+
+
+def disabled_names() -> set[str]:
+    """Plugin or distribution names listed in ``SALPLUG_DISABLE_PLUGINS`` (comma separated)."""
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+def _error_text(err: BaseException) -> str:
+    where = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+    at = f" (at {where[0].filename}:{where[0].lineno})" if where else ""
+    return f"{type(err).__name__}: {err}{at}"
+
+
+class PluginHost:
+    """A pluggy manager plus the per-kind registries its plugins filled."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
+
+    def discover(self) -> None:
+        """Load every plugin of the entry-point group, each in isolation."""
+        disabled = disabled_names()
+        seen: set[tuple[str, str]] = set()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if (ep.name, ep.value) in seen:
+                continue
+            seen.add((ep.name, ep.value))
+            dist = ep.dist.name if ep.dist else "(unknown distribution)"
+            info = PluginInfo(ep.name, ep.value, dist, ep.dist.version if ep.dist else None)
+            if ep.name in disabled or dist in disabled:
+                info.disabled = True
+                self.plugins[ep.name] = info
+                continue
+            try:
+                self.add(ep.load(), info)
+            except Exception as err:
+                info.errors.append(f"import failed: {_error_text(err)}")
+                self.plugins[ep.name] = info
+
+    def add(self, plugin: Any, info: PluginInfo) -> PluginInfo:
+        """Register one plugin object and collect its components into the registries."""
+        if info.name in self.plugins and self.plugins[info.name].ok:
+            info.errors.append(f"a plugin named {info.name!r} is already loaded")
+            self.plugins[f"{info.name} ({info.distribution})"] = info
+            return info
+        self.plugins[info.name] = info
+        try:
+            self.pm.register(plugin, name=info.name)
+        except Exception as err:
+            info.errors.append(f"not a valid plugin: {_error_text(err)}")
+            return info
+        for kind, hook_name in HOOKS.items():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name == info.name:
+                    self._call_registration(impl, kind, info)
+        return info
+
+    def _call_registration(self, impl: pluggy.HookImpl, kind: str, info: PluginInfo) -> None:
+        registrar = Registrar(self.registries[kind], info.name, info.distribution)
+        try:
+            impl.function(**{arg: registrar for arg in impl.argnames})
+        except Exception as err:
+            info.errors.append(f"{impl.function.__name__} failed: {_error_text(err)}")
+        if registrar.registered:
+            info.components.setdefault(kind, []).extend(registrar.registered)
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, discovered on first call."""
+    global _host
+    if _host is None:
+        host = PluginHost()
+        host.discover()
+        _host = host
+    return _host
+
+
+def reload_plugins() -> PluginHost:
+    """Forget loaded plugins and discover again (after installing one, or in tests)."""
+    global _host
+    _host = None
+    return get_host()
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> PluginInfo:
+    """Register a plugin object from Python, without an entry point (notebooks, tests)."""
+    name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    info = PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), "(registered in Python)")
+    return get_host().add(plugin, info)
