@@ -1,0 +1,55 @@
+"""Trainable components save and load their own weights, and refuse foreign ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from salplug import CheckpointError
+from salplug.components import ComponentConfig, Refiner
+
+
+class Tiny(Refiner):
+    name = "tiny"
+
+    class Config(ComponentConfig):
+        channels: int = 4
+
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        self.conv = nn.Conv2d(4, 1, 1)
+
+    def forward(self, image, saliency):
+        return torch.sigmoid(self.conv(torch.cat([image, saliency], 1)))
+
+
+class Other(Tiny):
+    name = "other"
+
+
+def test_round_trip_restores_state_and_card(tmp_path):
+    trained = Tiny()
+    with torch.no_grad():
+        trained.conv.weight.fill_(0.25)
+    path = trained.save_weights(tmp_path / "sub" / "tiny.pt", card={"data": "sod-dev", "epochs": 3})
+    fresh = Tiny()
+    card = fresh.load_weights(path)
+    assert card == {"data": "sod-dev", "epochs": 3}
+    assert torch.equal(fresh.conv.weight, trained.conv.weight)
+    assert [p.name for p in path.parent.iterdir()] == ["tiny.pt"]
+
+
+def test_foreign_or_broken_checkpoints_are_refused(tmp_path):
+    path = Tiny().save_weights(tmp_path / "tiny.pt")
+    with pytest.raises(CheckpointError, match="expected weights of refiner 'other', got weights of refiner 'tiny'"):
+        Other().load_weights(path)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not torch")
+    with pytest.raises(CheckpointError, match="not a readable torch file"):
+        Tiny().load_weights(junk)
+    torch.save({"weights": 1}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="written by save_weights"):
+        Tiny().load_weights(tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        Tiny().load_weights(tmp_path / "missing.pt")
