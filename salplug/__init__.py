@@ -34,6 +34,7 @@ from .errors import (
 from .factory import build, get_component, list_components
 from .plugins import get_host, register_plugin, reload_plugins
 from .spec import ChainSpec, StepSpec, dump_spec, load_spec
+from . import testing
 
 __version__ = "0.1.0"
 
@@ -74,5 +75,6 @@ __all__ = [
     "load_spec",
     "register_plugin",
     "reload_plugins",
+    "testing",
     "__version__",
 ]

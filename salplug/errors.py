@@ -21,14 +21,15 @@ class ContractError(SalplugError, ValueError):
 class UnknownComponentError(SalplugError, KeyError):
     """A component name that no installed plugin registered."""
 
-    def __init__(self, kind: str, name: str, installed: Iterable[str], note: str = ""):
-        self.kind, self.name = kind, name
+    def __init__(self, kind: str, name: str, installed: Iterable[str], note: str = "", step: str | None = None):
+        self.kind, self.name, self.note, self.step = kind, name, note, step
         self.installed = sorted(installed)
         close = difflib.get_close_matches(name, self.installed, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(self.installed) if self.installed else "none"
+        where = f"step {step!r}: " if step else ""
         super().__init__(
-            f"unknown {kind} {name!r}.{note and ' ' + note + '.'}{hint} Installed {kind}s: {listing}. "
+            f"{where}unknown {kind} {name!r}.{note and ' ' + note + '.'}{hint} Installed {kind}s: {listing}. "
             f"Run `salplug plugins` to see what is installed and what failed to load."
         )
 

@@ -94,7 +94,8 @@ def map_tensor(maps: np.ndarray | list[np.ndarray]) -> Tensor:
 def to_uint8(saliency: Tensor | np.ndarray) -> np.ndarray:
     """An ``H×W`` uint8 array from a single map (``H×W``, ``1×H×W`` or ``1×1×H×W``) in [0, 1]."""
     array = saliency.detach().float().cpu().numpy() if isinstance(saliency, Tensor) else np.asarray(saliency)
-    array = np.squeeze(array)
+    while array.ndim > 2 and array.shape[0] == 1:
+        array = array[0]
     if array.ndim != 2:
         raise ValueError(f"write_map: expected one H×W map, got shape {np.shape(saliency)}")
     return np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)

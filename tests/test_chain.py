@@ -24,6 +24,13 @@ class Square(Refiner):
         return saliency**2
 
 
+class Overflow(Refiner):
+    name = "overflow"
+
+    def forward(self, image, saliency):
+        return saliency + 1
+
+
 class WrongShape(PostProcessor):
     name = "wrong-shape"
 
@@ -150,7 +157,7 @@ def test_spec_errors_name_step_and_field(tmp_path):
     with pytest.raises(ChainError, match=r"step 0 \('center'\), field 'kind'"):
         Chain.from_spec(bad_kind)
 
-    with pytest.raises(salplug.UnknownComponentError, match="Did you mean 'median'"):
+    with pytest.raises(salplug.UnknownComponentError, match="step 'medain': unknown postprocessor 'medain'. Did you mean 'median'"):
         Chain.from_spec({"steps": [{"kind": "prior", "component": "center"}, {"kind": "postprocessor", "component": "medain"}]})
 
     broken = tmp_path / "broken.yaml"
@@ -195,12 +202,21 @@ def test_contract_errors_say_expected_and_got(images):
         chain(images.permute(0, 2, 3, 1))
     with pytest.raises(ContractError, match="divide by 255"):
         chain((images * 255).to(torch.uint8))
-    with pytest.raises(ContractError, match=r"values in \[0, 1\], got min"):
-        chain(images * 3)
     with pytest.raises(ContractError, match="expected 5 names"):
         chain(images, keys=["a"])
     with pytest.raises(ContractError, match=r"prior: expected shape \(5, 1, 37, 53\)"):
         chain(images, prior=torch.rand(5, 1, 36, 53))
+
+
+def test_value_checks_are_opt_in(images):
+    assert basic_chain()(images * 3).shape == (5, 1, 37, 53)
+    with pytest.raises(ContractError, match=r"image: expected values in \[0, 1\], got min [0-9.e-]+ and max 3"):
+        basic_chain(check_values=True)(images * 3)
+    checked = Chain([salplug.build("prior", "center"), Overflow()], check_values=True)
+    with pytest.raises(ContractError, match=r"prior: expected values in \[0, 1\], got min -1"):
+        checked(images, prior=-torch.ones(5, 1, 37, 53))
+    with pytest.raises(ContractError, match=r"output of step 'overflow' \(refiner 'overflow'\): expected values in \[0, 1\], got min 1"):
+        checked(images)
 
 
 def test_broken_steps_are_named(images):

@@ -1,0 +1,210 @@
+"""Directory runs of a chain: image files in, one PNG map per image out.
+
+A run never stops for one bad file: unreadable images and images a step rejects are
+reported with their reason while the rest are written. Maps are written atomically, so a
+map on disk is complete and an interrupted run resumes by skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .chain import Chain
+from .errors import ImageReadError, SalplugError
+from .io import IMAGE_SUFFIXES, image_tensor, read_image, write_map
+
+PENDING_BATCHES = 4
+"""Images waiting in size buckets are capped at this many batches, whatever the mix of sizes."""
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One image file and its key: the output's path below the output folder, without suffix."""
+
+    path: Path
+    key: str
+
+
+@dataclass
+class RunReport:
+    """What a directory run did: maps written, maps already present, inputs that failed."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.written)} written, {len(self.skipped)} skipped (already present), "
+            f"{len(self.failed)} failed"
+        )
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk(root: Path, exclude: Sequence[Path]) -> list[InputItem]:
+    items = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not _is_hidden(d) and (here / d).resolve() not in exclude]
+        for name in files:
+            path = here / name
+            if not _is_hidden(name) and path.suffix.lower() in IMAGE_SUFFIXES:
+                items.append(InputItem(path, path.relative_to(root).with_suffix("").as_posix()))
+    return items
+
+
+def collect_inputs(
+    inputs: Sequence[str | Path], *, exclude: Iterable[str | Path] = ()
+) -> tuple[list[InputItem], dict[str, str]]:
+    """Image files named by `inputs` (files or folders walked recursively), sorted by key.
+
+    A file named twice counts once. Folders in `exclude` are not walked, so maps written
+    inside an input folder are never read back as images. Problems come back as
+    ``{path: reason}`` instead of raising, so the caller can run everything else: missing
+    paths, folders holding no images, and files sharing a key (their maps would collide).
+    """
+    skip = [Path(p).resolve() for p in exclude]
+    found: list[InputItem] = []
+    failed: dict[str, str] = {}
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_file():
+            found.append(InputItem(path, path.stem))
+        elif path.is_dir():
+            items = _walk(path, skip)
+            if not items:
+                failed[str(path)] = f"no image files in this folder (expected suffixes {', '.join(IMAGE_SUFFIXES)})"
+            found.extend(items)
+        elif path.exists():
+            failed[str(path)] = "not a regular file or folder"
+        else:
+            failed[str(path)] = "no such file or folder"
+    by_key: dict[str, list[InputItem]] = {}
+    seen: set[Path] = set()
+    for item in found:
+        if item.path.resolve() not in seen:
+            seen.add(item.path.resolve())
+            by_key.setdefault(item.key, []).append(item)
+    unique = []
+    for key, group in sorted(by_key.items()):
+        if len(group) == 1:
+            unique.append(group[0])
+            continue
+        for item in group:
+            others = ", ".join(str(o.path) for o in group if o is not item)
+            failed[str(item.path)] = f"key {key!r} is also the key of {others}; their maps would overwrite each other"
+    return unique, failed
+
+
+def _reason(err: Exception) -> str:
+    return str(err) if isinstance(err, SalplugError) else f"{type(err).__name__}: {err}"
+
+
+class _Writer:
+    """Runs batches through the chain and writes their maps, isolating failures per image."""
+
+    def __init__(self, chain: Chain, out_dir: Path, save_steps: bool, report: RunReport, bar: tqdm):
+        self.chain, self.out_dir, self.save_steps = chain, out_dir, save_steps
+        self.report, self.bar = report, bar
+
+    def fail(self, item: InputItem, reason: str) -> None:
+        self.report.failed[str(item.path)] = reason
+        self.bar.update(1)
+
+    def run(self, batch: list[tuple[InputItem, np.ndarray]]) -> None:
+        items = [item for item, _ in batch]
+        images = image_tensor([array for _, array in batch]).to(self.chain.device)
+        try:
+            with torch.inference_mode():
+                out = self.chain(images, keys=[item.key for item in items], return_steps=self.save_steps)
+        except Exception as err:
+            if len(batch) == 1:
+                self.fail(items[0], _reason(err))
+            else:
+                for one in batch:
+                    self.run([one])
+            return
+        saliency, steps = (out.saliency, out.steps) if self.save_steps else (out, {})
+        for i, item in enumerate(items):
+            try:
+                self._write(item, saliency[i], {name: maps[i] for name, maps in steps.items()})
+            except (OSError, ValueError) as err:
+                self.fail(item, f"cannot write its map: {err}")
+            else:
+                self.bar.update(1)
+
+    def _write(self, item: InputItem, saliency: torch.Tensor, steps: dict[str, torch.Tensor]) -> None:
+        if self.save_steps:
+            for name, step_map in steps.items():
+                write_map(self.out_dir / "steps" / name / f"{item.key}.png", step_map)
+        self.report.written.append(write_map(self.out_dir / f"{item.key}.png", saliency))
+
+
+def _finished(out_dir: Path, key: str, step_names: Sequence[str]) -> bool:
+    maps = [out_dir / f"{key}.png", *(out_dir / "steps" / name / f"{key}.png" for name in step_names)]
+    return all(path.is_file() for path in maps)
+
+
+def run_chain_on_files(
+    chain: Chain,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    batch_size: int = 8,
+    overwrite: bool = False,
+    save_steps: bool = False,
+    progress: bool = True,
+) -> RunReport:
+    """Write ``out_dir/<key>.png`` for every image in `inputs`, skipping maps already there.
+
+    Images of one size are batched together (up to `batch_size`); a batch that raises is
+    retried image by image so only the images at fault are reported. With `save_steps`,
+    each step's map also goes to ``out_dir/steps/<step name>/<key>.png``, and a map only
+    counts as done when its step maps exist too.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    out_dir = Path(out_dir)
+    items, failed = collect_inputs(inputs, exclude=[out_dir])
+    report = RunReport(failed=failed)
+    step_names = list(chain.steps) if save_steps else []
+    todo = []
+    for item in items:
+        target = out_dir / f"{item.key}.png"
+        if target.resolve() == item.path.resolve():
+            report.failed[str(item.path)] = f"its map {target} would overwrite the image itself"
+        elif not overwrite and _finished(out_dir, item.key, step_names):
+            report.skipped.append(target)
+        else:
+            todo.append(item)
+    with tqdm(total=len(todo), unit="image", disable=not progress) as bar:
+        writer = _Writer(chain, out_dir, save_steps, report, bar)
+        buckets: dict[tuple[int, ...], list[tuple[InputItem, np.ndarray]]] = {}
+        pending = 0
+        for item in todo:
+            try:
+                array = read_image(item.path)
+            except ImageReadError as err:
+                writer.fail(item, err.reason)
+                continue
+            bucket = buckets.setdefault(array.shape, [])
+            bucket.append((item, array))
+            pending += 1
+            if len(bucket) == batch_size or pending >= PENDING_BATCHES * batch_size:
+                full = array.shape if len(bucket) == batch_size else next(iter(buckets))
+                flushed = buckets.pop(full)
+                writer.run(flushed)
+                pending -= len(flushed)
+        for bucket in buckets.values():
+            writer.run(bucket)
+    return report

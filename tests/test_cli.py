@@ -1,0 +1,211 @@
+"""The `salplug` command: listings, directory runs and exit codes, called through `main`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from fnmatch import fnmatch
+
+import cv2
+import numpy as np
+import pytest
+
+import salplug
+from salplug import get_host
+from salplug.cli import main
+from salplug.spec import STEP_KINDS
+
+SPEC = """\
+steps:
+  - {kind: prior, component: center}
+  - {kind: postprocessor, component: median, name: smooth, config: {size: 3}}
+"""
+
+
+@pytest.fixture
+def images(tmp_path):
+    root = tmp_path / "images"
+    root.mkdir()
+    for i, (height, width) in enumerate([(10, 14), (10, 14), (7, 5)]):
+        cv2.imwrite(str(root / f"im{i}.png"), np.full((height, width, 3), 40 * i, np.uint8))
+    return root
+
+
+def _spec(tmp_path, text=SPEC):
+    path = tmp_path / "chain.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_plugins_lists_the_builtins_from_salplug(capsys):
+    assert main(["plugins"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line.split() for line in lines if line.startswith("builtins"))
+    assert row[1:4] == ["salplug", "0.1.0", "ok"]
+
+
+def test_plugins_json_has_status_and_components(capsys):
+    assert main(["plugins", "--json"]) == 0
+    plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert plugins["builtins"]["distribution"] == "salplug"
+    assert plugins["builtins"]["status"] == "ok"
+    assert "median" in plugins["builtins"]["components"]["postprocessor"]
+
+
+def test_list_one_kind_shows_its_components_with_summaries(capsys):
+    assert main(["list", "postprocessor"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line for line in out.splitlines()[1:]}
+    assert {"median", "normalize"} <= set(rows)
+    assert {line.split()[0] for line in rows.values()} == {"postprocessor"}
+    assert rows["median"].split()[:3] == ["postprocessor", "median", "salplug"]
+    assert "Median filter" in rows["median"]
+
+
+def test_list_filters_by_glob_across_kinds(capsys):
+    assert main(["list", "--json", "*ed*"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert ("postprocessor", "median") in [(r["kind"], r["name"]) for r in rows]
+    assert all(fnmatch(r["name"], "*ed*") for r in rows)
+    assert main(["list", "metric", "*ed*"]) == 0
+    assert "no metric matches '*ed*'" in capsys.readouterr().err
+
+
+def test_run_writes_maps_and_exits_0(tmp_path, images, capsys):
+    out = tmp_path / "out"
+    code = main(["run", "--chain", str(_spec(tmp_path)), str(images), "-o", str(out), "--no-progress"])
+    assert code == 0
+    assert "3 written" in capsys.readouterr().out
+    assert cv2.imread(str(out / "im0.png"), cv2.IMREAD_UNCHANGED).shape == (10, 14)
+    assert cv2.imread(str(out / "im2.png"), cv2.IMREAD_UNCHANGED).shape == (7, 5)
+
+
+def test_run_exits_1_on_a_corrupt_input_but_writes_the_rest(tmp_path, images, capsys):
+    (images / "zzz.jpg").write_text("not an image")
+    out = tmp_path / "out"
+    argv = ["run", "--chain", str(_spec(tmp_path)), str(images), "-o", str(out), "--no-progress", "--save-steps"]
+
+    assert main(argv) == 1
+
+    captured = capsys.readouterr()
+    assert "3 written" in captured.out and "1 failed" in captured.out
+    assert f"{images / 'zzz.jpg'}: not a decodable image" in captured.err
+    assert sorted(p.name for p in out.glob("*.png")) == ["im0.png", "im1.png", "im2.png"]
+    assert (out / "steps" / "smooth" / "im2.png").is_file()
+
+
+def test_unknown_component_exits_2_with_a_suggestion(tmp_path, images, capsys):
+    spec = _spec(tmp_path, SPEC.replace("median", "medain"))
+    assert main(["run", "--chain", str(spec), str(images), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("salplug: error: step 'smooth': unknown postprocessor 'medain'")
+    assert "Did you mean 'median'?" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_config_field_exits_2_naming_step_and_field(tmp_path, images, capsys):
+    spec = _spec(tmp_path, SPEC.replace("size: 3", "size: 4, radius: 2"))
+    assert main(["run", "--chain", str(spec), str(images), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "step 'smooth'" in err
+    assert "field 'size'" in err and "odd window size" in err
+    assert "field 'radius'" in err
+
+
+def test_bad_spec_shape_exits_2_naming_the_step(tmp_path, images, capsys):
+    spec = _spec(tmp_path, "steps:\n  - {kind: prior, component: center, colour: red}\n")
+    assert main(["run", "--chain", str(spec), str(images), "-o", str(tmp_path / "out")]) == 2
+    assert "step 0 ('center'), field 'colour'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["run", "--chain", "x.yaml"],
+        ["run", "--chain", "x.yaml", "in", "-o", "o", "--batch-size", "0"],
+    ],
+    ids=["no-command", "unknown-command", "missing-args", "bad-batch-size"],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_unusable_device_exits_2(tmp_path, images, capsys):
+    argv = ["run", "--chain", str(_spec(tmp_path)), str(images), "-o", str(tmp_path / "o"), "--device", "nowhere"]
+    assert main(argv) == 2
+    assert "--device: cannot use 'nowhere'" in capsys.readouterr().err
+
+
+def test_schema_describes_the_median_size_field(tmp_path, capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    median = next(d for name, d in schema["$defs"].items() if name.endswith("Median__Config"))
+    assert median["properties"]["size"]["minimum"] == 3
+
+    target = tmp_path / "schema.json"
+    assert main(["schema", "-o", str(target)]) == 0
+    assert json.loads(target.read_text()) == schema
+
+
+def test_schema_has_one_step_variant_per_installed_component(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    steps = [d for d in schema["$defs"].values() if d.get("properties", {}).get("component", {}).get("const")]
+    variants = {(d["properties"]["kind"]["const"], d["properties"]["component"]["const"]): d for d in steps}
+    registries = get_host().registries
+    assert set(variants) == {(kind, name) for kind in STEP_KINDS for name in registries[kind].entries}
+    assert {("prior", "center"), ("prior", "given"), ("postprocessor", "median")} <= set(variants)
+    assert "config" in variants[("prior", "given")]["required"]
+    assert variants[("prior", "center")]["properties"]["config"]["default"] == {"sigma": 0.25}
+    assert schema["properties"]["steps"]["minItems"] == 1
+    assert schema["properties"]["version"]["const"] == 1
+    assert {"minimum": 1, "type": "integer"} in schema["properties"]["micro_batch"]["anyOf"]
+
+
+def test_schema_survives_a_config_without_json_form(capsys):
+    class Hooked(salplug.Refiner):
+        """Takes a Python callable, which JSON Schema cannot describe."""
+
+        name = "hooked"
+
+        class Config(salplug.ComponentConfig):
+            hook: Callable[[int], int] = abs
+
+    class Inline:
+        @salplug.hookimpl
+        def salplug_register_refiners(self, register):
+            register(Hooked)
+
+    try:
+        assert salplug.register_plugin(Inline(), name="inline-schema").ok
+        assert main(["schema"]) == 0
+        defs = json.loads(capsys.readouterr().out)["$defs"]
+        assert defs["RefinerHookedStep"]["properties"]["config"]["type"] == "object"
+        assert "size" in next(d for n, d in defs.items() if n.endswith("Median__Config"))["properties"]
+    finally:
+        salplug.reload_plugins()
+
+
+def test_plugins_shows_failed_and_disabled_plugins(monkeypatch, capsys):
+    class Broken:
+        @salplug.hookimpl
+        def salplug_register_priors(self, register):
+            raise RuntimeError("weights server unreachable")
+
+    monkeypatch.setenv("SALPLUG_DISABLE_PLUGINS", "builtins")
+    try:
+        salplug.reload_plugins()
+        salplug.register_plugin(Broken(), name="broken")
+        assert main(["plugins"]) == 0
+        out = capsys.readouterr().out
+        status = {line.split()[0]: line.split()[-2] for line in out.splitlines()[1:3]}
+        assert status == {"broken": "failed", "builtins": "disabled"}
+        assert "broken: salplug_register_priors failed: RuntimeError" in out
+        assert "weights server unreachable" in out
+    finally:
+        monkeypatch.undo()
+        salplug.reload_plugins()

@@ -1,0 +1,135 @@
+"""Reading every common image layout into the contract, and atomic map writes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from salplug.errors import ImageReadError
+from salplug.io import read_image, read_map, to_uint8, write_map
+
+RGB = (200, 100, 50)
+
+
+def _bgr(height: int = 5, width: int = 7) -> np.ndarray:
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:] = RGB[::-1]
+    return image
+
+
+def test_read_image_8bit_rgb_comes_back_in_rgb_order(tmp_path):
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), _bgr())
+    image = read_image(path)
+    assert image.shape == (5, 7, 3)
+    assert image.dtype == np.float32
+    np.testing.assert_allclose(image[2, 3], np.array(RGB) / 255.0, atol=1e-6)
+
+
+def test_read_image_replicates_grayscale(tmp_path):
+    path = tmp_path / "gray.png"
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    cv2.imwrite(str(path), gray)
+    image = read_image(path)
+    assert image.shape == (3, 4, 3)
+    for channel in range(3):
+        np.testing.assert_allclose(image[:, :, channel], gray / 255.0, atol=1e-6)
+
+
+def test_read_image_drops_alpha(tmp_path):
+    path = tmp_path / "rgba.png"
+    bgra = np.dstack([_bgr(), np.full((5, 7), 10, np.uint8)])
+    cv2.imwrite(str(path), bgra)
+    image = read_image(path)
+    assert image.shape == (5, 7, 3)
+    np.testing.assert_allclose(image[0, 0], np.array(RGB) / 255.0, atol=1e-6)
+
+
+def test_read_image_scales_16bit_to_unit_range(tmp_path):
+    path = tmp_path / "deep.png"
+    deep = np.zeros((4, 4, 3), np.uint16)
+    deep[0, 0] = (65535, 32768, 0)
+    cv2.imwrite(str(path), deep)
+    image = read_image(path)
+    assert image.dtype == np.float32
+    np.testing.assert_allclose(image[0, 0], [0.0, 32768 / 65535, 1.0], atol=1e-6)
+    assert image.max() <= 1.0
+
+
+def test_read_image_expands_palette(tmp_path):
+    path = tmp_path / "palette.png"
+    indexed = Image.new("P", (3, 2))
+    indexed.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 759)
+    indexed.putpixel((1, 0), 1)
+    indexed.putpixel((2, 0), 2)
+    indexed.save(path)
+    image = read_image(path)
+    assert image.shape == (2, 3, 3)
+    np.testing.assert_array_equal(image[0], [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+
+
+def test_read_map_gray(tmp_path):
+    path = tmp_path / "map.png"
+    gray = np.array([[0, 128, 255]], np.uint8)
+    cv2.imwrite(str(path), gray)
+    saliency = read_map(path)
+    assert saliency.shape == (1, 3)
+    np.testing.assert_allclose(saliency, gray / 255.0, atol=1e-6)
+
+
+def test_read_map_converts_colour_to_gray(tmp_path):
+    path = tmp_path / "map.png"
+    colour = np.zeros((2, 2, 3), np.uint8)
+    colour[0, 0] = 255
+    cv2.imwrite(str(path), colour)
+    saliency = read_map(path)
+    assert saliency.shape == (2, 2)
+    assert saliency[0, 0] == pytest.approx(1.0)
+    assert saliency[1, 1] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_text("just some text, not a JPEG"), "not a decodable image"),
+        (lambda p: p.mkdir(), "directory"),
+    ],
+    ids=["missing", "empty", "text", "directory"],
+)
+@pytest.mark.parametrize("reader", [read_image, read_map])
+def test_read_errors_name_file_and_reason(tmp_path, make, reason, reader):
+    path = tmp_path / "broken.jpg"
+    make(path)
+    with pytest.raises(ImageReadError) as caught:
+        reader(path)
+    assert caught.value.path == str(path)
+    assert reason in caught.value.reason
+    assert str(path) in str(caught.value) and reason in str(caught.value)
+
+
+def test_write_map_round_trip_leaves_no_temp_file(tmp_path):
+    saliency = torch.linspace(0, 1, 12).view(1, 1, 3, 4)
+    path = write_map(tmp_path / "nested" / "out.png", saliency)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.png"]
+    back = read_map(path)
+    np.testing.assert_allclose(back, saliency[0, 0].numpy(), atol=0.5 / 255 + 1e-6)
+
+
+def test_write_map_clips_out_of_range_values(tmp_path):
+    path = write_map(tmp_path / "clip.png", np.array([[-0.5, 1.5], [0.0, 1.0]]))
+    np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), [[0, 255], [0, 255]])
+
+
+def test_to_uint8_keeps_one_pixel_high_maps():
+    assert to_uint8(torch.ones(1, 1, 1, 5)).shape == (1, 5)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 3, 4), (3, 4, 5), (7,)])
+def test_to_uint8_rejects_anything_but_one_map(shape):
+    with pytest.raises(ValueError, match="expected one H×W map"):
+        to_uint8(torch.zeros(shape))

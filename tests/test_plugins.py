@@ -1,0 +1,277 @@
+"""Plugin discovery and isolation: real entry points, broken plugins, duplicates, disabling."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import salplug
+from salplug.plugins import DISABLE_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "custom_refiner"
+SHARPEN_CHAIN = ROOT / "examples" / "chains" / "sharpen.yaml"
+
+REFINER_SOURCE = """
+import salplug
+
+class {cls}(salplug.Refiner):
+    '''A refiner fabricated by the tests.'''
+
+    name = {name!r}
+
+    def forward(self, image, saliency):
+        return saliency
+
+@salplug.hookimpl
+def salplug_register_refiners(register):
+    register({cls})
+"""
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory) -> Path:
+    """The example distribution installed with pip into a folder of its own."""
+    source = tmp_path_factory.mktemp("source") / "custom_refiner"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    target = tmp_path_factory.mktemp("site")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    done = subprocess.run([*command, "--target", str(target), str(source)], capture_output=True, text=True)
+    assert done.returncode == 0, f"pip install of the example failed:\n{done.stdout}\n{done.stderr}"
+    return target
+
+
+def test_example_distribution_is_found_through_its_entry_point(installed_example):
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import torch
+        import salplug
+
+        images = torch.rand((2, 3, 29, 41), generator=torch.Generator().manual_seed(0))
+        out = salplug.Chain.from_spec(sys.argv[1])(images)
+        info = salplug.get_host().plugins["sharpen"]
+        print(json.dumps({
+            "refiners": salplug.list_components("refiner"),
+            "distribution": info.distribution,
+            "errors": info.errors,
+            "shape": list(out.shape),
+            "range": [float(out.min()), float(out.max())],
+        }))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(installed_example)}
+    env.pop(DISABLE_ENV, None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(SHARPEN_CHAIN)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert "sharpen" in report["refiners"]
+    assert report["distribution"] == "salplug-sharpen"
+    assert report["errors"] == []
+    assert report["shape"] == [2, 1, 29, 41]
+    assert 0.0 <= report["range"][0] <= report["range"][1] <= 1.0
+
+    cli = Path(sys.executable).with_name("salplug")
+    shown = subprocess.run([str(cli), "plugins"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert shown.returncode == 0, shown.stderr
+    row = next((line for line in shown.stdout.splitlines() if line.split()[:1] == ["sharpen"]), None)
+    assert row is not None, f"`salplug plugins` does not list the sharpen plugin:\n{shown.stdout}"
+    assert "salplug-sharpen" in row and "ok" in row.split()
+
+
+@pytest.fixture
+def fabricate(tmp_path, monkeypatch):
+    """Write installed-looking distributions (dist-info + module) that discovery will find.
+
+    Each call makes one distribution with one plugin; `monkeypatch.undo` runs before the
+    final reload so the rest of the session sees only the real plugins again.
+    """
+    monkeypatch.syspath_prepend(str(tmp_path))
+    modules: list[str] = []
+
+    def make(distribution: str, entry_point: str, source: str) -> None:
+        module = f"salplug_fab_{entry_point}"
+        info = tmp_path / f"{distribution.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[salplug]\n{entry_point} = {module}\n")
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+        modules.append(module)
+
+    yield make
+    monkeypatch.undo()
+    for module in modules:
+        sys.modules.pop(module, None)
+    salplug.reload_plugins()
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_builtins_still_work(fabricate):
+    fabricate("salplug-broken", "broken", "raise ImportError('needs libfoo, which is not installed')")
+    host = salplug.reload_plugins()
+    info = host.plugins["broken"]
+    assert not info.ok
+    assert info.distribution == "salplug-broken"
+    assert len(info.errors) == 1
+    assert "import failed" in info.errors[0] and "needs libfoo" in info.errors[0]
+    assert host.plugins["builtins"].ok
+    prior = salplug.build("prior", "center")
+    assert prior(torch.rand(1, 3, 8, 8)).shape == (1, 1, 8, 8)
+
+
+def test_a_hook_that_raises_is_isolated(fabricate):
+    fabricate(
+        "salplug-halfway",
+        "halfway",
+        """
+        import salplug
+        from salplug.builtins.priors import CenterPrior
+
+        class Middle(CenterPrior):
+            '''Registers fine.'''
+            name = "middle"
+
+        @salplug.hookimpl
+        def salplug_register_priors(register):
+            register(Middle)
+
+        @salplug.hookimpl
+        def salplug_register_refiners(register):
+            raise RuntimeError("weights server unreachable")
+        """,
+    )
+    fabricate("salplug-fine", "fine", REFINER_SOURCE.format(cls="Fine", name="fine"))
+    host = salplug.reload_plugins()
+    info = host.plugins["halfway"]
+    assert len(info.errors) == 1
+    assert "salplug_register_refiners failed" in info.errors[0]
+    assert "RuntimeError: weights server unreachable" in info.errors[0]
+    assert info.components == {"prior": ["middle"]}
+    assert host.plugins["fine"].ok
+    assert "fine" in salplug.list_components("refiner")
+    assert "middle" in salplug.list_components("prior")
+    assert "center" in salplug.list_components("prior")
+
+
+def test_two_distributions_registering_one_name_fail_loudly(fabricate):
+    fabricate("salplug-alpha", "a_twin", REFINER_SOURCE.format(cls="Twin", name="twin"))
+    fabricate("salplug-beta", "b_twin", REFINER_SOURCE.format(cls="Twin", name="twin"))
+    host = salplug.reload_plugins()
+    assert host.plugins["a_twin"].ok
+    second = host.plugins["b_twin"]
+    assert len(second.errors) == 1
+    assert "'salplug-alpha'" in second.errors[0] and "'salplug-beta'" in second.errors[0]
+    with pytest.raises(salplug.DuplicateComponentError) as caught:
+        salplug.build("refiner", "twin")
+    assert (caught.value.first, caught.value.second) == ("salplug-alpha", "salplug-beta")
+    assert "'salplug-alpha'" in str(caught.value) and "'salplug-beta'" in str(caught.value)
+
+
+def test_unknown_names_suggest_close_matches_and_list_what_is_installed():
+    with pytest.raises(salplug.UnknownComponentError) as caught:
+        salplug.build("postprocessor", "normalise")
+    installed = salplug.list_components("postprocessor")
+    assert {"median", "normalize"} <= set(installed)
+    message = str(caught.value)
+    assert "unknown postprocessor 'normalise'" in message
+    assert "Did you mean 'normalize'?" in message
+    assert f"Installed postprocessors: {', '.join(installed)}." in message
+    assert caught.value.installed == installed
+
+    with pytest.raises(salplug.UnknownComponentError, match="'median' is registered as a postprocessor"):
+        salplug.build("refiner", "median")
+
+
+@pytest.mark.parametrize("disable", ["gone", "salplug-gone", "other, salplug-gone"])
+def test_plugins_are_disabled_by_entry_point_or_distribution_name(fabricate, monkeypatch, disable):
+    fabricate("salplug-gone", "gone", REFINER_SOURCE.format(cls="Gone", name="vanishing"))
+    assert "vanishing" in salplug.reload_plugins().registries["refiner"].names()
+
+    monkeypatch.setenv(DISABLE_ENV, disable)
+    host = salplug.reload_plugins()
+    assert host.plugins["gone"].disabled
+    assert host.plugins["gone"].components == {}
+    assert "vanishing" not in salplug.list_components("refiner")
+    assert host.plugins["builtins"].ok
+    with pytest.raises(salplug.UnknownComponentError):
+        salplug.build("refiner", "vanishing")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("register(object)", "expected a subclass of salplug.Refiner, got <class 'object'>"),
+        ("register(Normalize)", "expected a subclass of salplug.Refiner"),
+        ("register(Loose)", "Loose.Config must keep extra='forbid'"),
+        ("register(Shouting)", "Shouting.name must be lower-case"),
+    ],
+)
+def test_invalid_registrations_are_that_plugins_error(fabricate, body, expected):
+    fabricate(
+        "salplug-invalid",
+        "invalid",
+        f"""
+        from pydantic import ConfigDict
+        import salplug
+        from salplug.builtins.postprocessors import Normalize
+
+        class Loose(salplug.Refiner):
+            name = "loose"
+
+            class Config(salplug.ComponentConfig):
+                model_config = ConfigDict(extra="allow")
+
+        class Shouting(salplug.Refiner):
+            name = "SHOUTING"
+
+        @salplug.hookimpl
+        def salplug_register_refiners(register):
+            {body}
+        """,
+    )
+    host = salplug.reload_plugins()
+    info = host.plugins["invalid"]
+    assert len(info.errors) == 1
+    assert "RegistrationError" in info.errors[0] and expected in info.errors[0]
+    assert info.components == {}
+    assert host.plugins["builtins"].ok
+
+
+def test_register_plugin_from_python():
+    class Squash(salplug.Refiner):
+        """Halves every value."""
+
+        name = "squash"
+
+        def forward(self, image, saliency):
+            return saliency / 2
+
+    class Inline:
+        @salplug.hookimpl
+        def salplug_register_refiners(self, register):
+            register(Squash)
+
+    try:
+        info = salplug.register_plugin(Inline(), name="inline")
+        assert info.ok and info.components == {"refiner": ["squash"]}
+        assert info.distribution == "(registered in Python)"
+        assert salplug.get_host().plugins["inline"] is info
+        assert salplug.get_component("refiner", "squash") is Squash
+        refined = salplug.build("refiner", "squash")(torch.rand(1, 3, 4, 4), torch.ones(1, 1, 4, 4))
+        assert torch.equal(refined, torch.full((1, 1, 4, 4), 0.5))
+
+        again = salplug.register_plugin(Inline(), name="inline")
+        assert again.errors == ["a plugin named 'inline' is already loaded"]
+    finally:
+        salplug.reload_plugins()
