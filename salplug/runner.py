@@ -16,13 +16,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .batching import size_batches
 from .chain import Chain
 from .errors import ImageReadError, SalplugError
 from .io import IMAGE_SUFFIXES, image_tensor, read_image, write_map
-
-PENDING_BATCHES = 4
-"""Images waiting in size buckets are capped at this many batches, whatever the mix of sizes."""
-
 
 @dataclass(frozen=True)
 class InputItem:
@@ -172,8 +169,6 @@ def run_chain_on_files(
     each step's map also goes to ``out_dir/steps/<step name>/<key>.png``, and a map only
     counts as done when its step maps exist too.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
     out_dir = Path(out_dir)
     items, failed = collect_inputs(inputs, exclude=[out_dir])
     report = RunReport(failed=failed)
@@ -189,22 +184,14 @@ def run_chain_on_files(
             todo.append(item)
     with tqdm(total=len(todo), unit="image", disable=not progress) as bar:
         writer = _Writer(chain, out_dir, save_steps, report, bar)
-        buckets: dict[tuple[int, ...], list[tuple[InputItem, np.ndarray]]] = {}
-        pending = 0
-        for item in todo:
-            try:
-                array = read_image(item.path)
-            except ImageReadError as err:
-                writer.fail(item, err.reason)
-                continue
-            bucket = buckets.setdefault(array.shape, [])
-            bucket.append((item, array))
-            pending += 1
-            if len(bucket) == batch_size or pending >= PENDING_BATCHES * batch_size:
-                full = array.shape if len(bucket) == batch_size else next(iter(buckets))
-                flushed = buckets.pop(full)
-                writer.run(flushed)
-                pending -= len(flushed)
-        for bucket in buckets.values():
-            writer.run(bucket)
+
+        def readable():
+            for item in todo:
+                try:
+                    yield item, read_image(item.path)
+                except ImageReadError as err:
+                    writer.fail(item, err.reason)
+
+        for batch in size_batches(readable(), lambda entry: entry[1].shape, batch_size):
+            writer.run(batch)
     return report

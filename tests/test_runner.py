@@ -11,6 +11,7 @@ import torch
 
 from salplug import Chain, PriorProvider
 from salplug import runner as runner_module
+from salplug.batching import PENDING_BATCHES
 from salplug.builtins.postprocessors import Median
 from salplug.builtins.priors import CenterPrior, GivenMaps
 from salplug.runner import collect_inputs, run_chain_on_files
@@ -174,7 +175,7 @@ def test_images_of_many_sizes_do_not_pile_up_in_memory(tmp_path, monkeypatch):
     report = run_chain_on_files(Chain([Probe()]), [tmp_path / "in"], tmp_path / "out", batch_size=2, progress=False)
 
     assert len(report.written) == 12
-    assert seen_at[0] <= runner_module.PENDING_BATCHES * 2 < 12
+    assert seen_at[0] <= PENDING_BATCHES * 2 < 12
 
 
 def test_outputs_inside_an_input_folder_are_not_read_back(tmp_path, folder):
