@@ -1,4 +1,4 @@
-"""The ``salplug`` command: inspect plugins and components, run chains over folders.
+"""The ``salplug`` command: inspect plugins and components, run chains, evaluate maps.
 
 Each subcommand is a `Command` in `COMMANDS`: a function that adds its arguments and a
 function that runs it, so new subcommands are one table entry. Exit codes: 0 success,
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -20,8 +21,11 @@ import torch
 from . import __version__
 from .chain import Chain
 from .components import KINDS
+from .datasets import SODDataset
 from .errors import SalplugError
+from .evaluation import score_chain, score_folder
 from .plugins import PluginInfo, get_host
+from .reports import format_table, plot_curves, write_csv, write_json
 from .runner import run_chain_on_files
 from .schema import chain_schema
 
@@ -130,13 +134,17 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _run(args: argparse.Namespace) -> int:
-    chain = Chain.from_spec(args.chain)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+def _chain_on_device(spec: str, device: str | None) -> Chain:
+    chain = Chain.from_spec(spec)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        chain.to(torch.device(device))
+        return chain.to(torch.device(device))
     except (RuntimeError, AssertionError) as err:
         raise CommandError(f"--device: cannot use {device!r}: {err}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    chain = _chain_on_device(args.chain, args.device)
     report = run_chain_on_files(
         chain,
         args.inputs,
@@ -165,11 +173,86 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, metavar="DIR", help="DIR/images, DIR/masks, DIR/priors/<name>")
+    parser.add_argument(
+        "--maps", nargs="+", default=[], metavar="NAME=FOLDER", help="score folders of maps, one per method"
+    )
+    parser.add_argument(
+        "--priors",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="prior folders of the dataset ('all' for every one): scored as they are, or, with --chain, "
+        "each the chain's starting maps",
+    )
+    parser.add_argument("--chain", metavar="SPEC", help="run this chain spec over the dataset's images and score it")
+    parser.add_argument("--name", metavar="NAME", help="the chain's name in the results (default: the spec's stem)")
+    parser.add_argument("--score-input", action="store_true", help="with --chain, also score the chain's input maps")
+    parser.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all installed)")
+    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
+    parser.add_argument("--device", metavar="DEV", help="torch device for the chain (default: cuda if available)")
+    parser.add_argument("--save-maps", metavar="DIR", help="with --chain, write its maps to DIR/<prior or name>/")
+    parser.add_argument("--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _maps_argument(text: str) -> tuple[str, Path]:
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise CommandError(f"--maps: expected NAME=FOLDER, got {text!r}")
+    return name, Path(folder)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    dataset = SODDataset(args.dataset)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    priors = dataset.prior_names() if args.priors == ["all"] else args.priors
+    if not (args.maps or priors or args.chain):
+        raise CommandError("eval: expected something to score: --maps, --priors and/or --chain")
+    progress = not args.no_progress
+    results = [
+        score_folder(dataset, folder, name, metrics=metrics, progress=progress)
+        for name, folder in map(_maps_argument, args.maps)
+    ]
+    if args.chain:
+        chain = _chain_on_device(args.chain, args.device)
+        results += score_chain(
+            dataset,
+            chain,
+            args.name or Path(args.chain).stem,
+            priors=priors,
+            score_input=args.score_input,
+            metrics=metrics,
+            batch_size=args.batch_size,
+            save_maps=args.save_maps,
+            progress=progress,
+        )
+    else:
+        results += [
+            score_folder(dataset, dataset.prior_folder(p), p, metrics=metrics, progress=progress) for p in priors
+        ]
+    print(format_table(results))
+    failed = {**dataset.problems, **{k: v for r in results for k, v in r.failed.items()}}
+    for path, reason in failed.items():
+        print(f"not scored: {path}: {reason}", file=sys.stderr)
+    if args.out:
+        command = shlex.join(["salplug", *args.argv])
+        written = [
+            write_json(results, Path(args.out) / "results.json", command),
+            write_csv(results, Path(args.out) / "results.csv"),
+            plot_curves(results, Path(args.out) / "curves.png"),
+        ]
+        print("wrote " + ", ".join(str(p) for p in written))
+    return EXIT_FAILED_INPUTS if failed else EXIT_OK
+
+
 COMMANDS: dict[str, Command] = {
     "plugins": Command("show installed plugins, their components and load errors", _add_plugins, _plugins),
     "list": Command("list components by kind, optionally filtered by a glob", _add_list, _list),
     "run": Command("run a chain spec over image files and folders, writing PNG maps", _add_run, _run),
     "schema": Command("print the JSON Schema of chain specs for the installed components", _add_schema, _schema),
+    "eval": Command("score maps or a chain on a dataset with the SOD metrics", _add_eval, _eval),
 }
 
 
@@ -184,8 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
+        args.argv = argv
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     if args.command is None:

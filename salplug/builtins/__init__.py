@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from salplug import hookimpl
 
-from .metrics import MAE
+from .metrics import METRICS
 from .postprocessors import Median, Normalize
 from .priors import CenterPrior, GivenMaps
 
@@ -23,4 +23,5 @@ def salplug_register_postprocessors(register):
 
 @hookimpl
 def salplug_register_metrics(register):
-    register(MAE)
+    for metric in METRICS:
+        register(metric)

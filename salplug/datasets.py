@@ -1,0 +1,75 @@
+"""The SOD dataset layout: ``DIR/images``, ``DIR/masks``, ``DIR/priors/<name>``, paired by stem.
+
+Pairing reports every mismatch (an image without a mask, a mask without an image, two
+files with one stem) instead of silently scoring a different set of images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SalplugError
+from .io import IMAGE_SUFFIXES
+
+
+class DatasetError(SalplugError, ValueError):
+    """A dataset folder that does not have the expected layout."""
+
+
+def index_folder(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Image files of a folder by stem, and the files that share a stem with another."""
+    by_stem: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES:
+            by_stem.setdefault(path.stem, []).append(path)
+    files = {stem: paths[0] for stem, paths in by_stem.items() if len(paths) == 1}
+    clashes = {
+        str(path): f"stem {stem!r} is shared with {', '.join(str(p) for p in paths if p != path)}"
+        for stem, paths in by_stem.items()
+        if len(paths) > 1
+        for path in paths
+    }
+    return files, clashes
+
+
+@dataclass
+class SODDataset:
+    """Images and masks of one benchmark split, with the prior folders beside them."""
+
+    root: Path
+    images: dict[str, Path] = field(init=False)
+    masks: dict[str, Path] = field(init=False)
+    problems: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        for sub in ("images", "masks"):
+            if not (self.root / sub).is_dir():
+                raise DatasetError(
+                    f"dataset {self.root}: expected a folder {self.root / sub} "
+                    f"(layout: DIR/images, DIR/masks, DIR/priors/<name>)"
+                )
+        self.images, image_clashes = index_folder(self.root / "images")
+        self.masks, mask_clashes = index_folder(self.root / "masks")
+        self.problems = {**image_clashes, **mask_clashes}
+        for key in sorted(self.images.keys() - self.masks.keys()):
+            self.problems[str(self.images[key])] = "image without a mask"
+        for key in sorted(self.masks.keys() - self.images.keys()):
+            self.problems[str(self.masks[key])] = "mask without an image"
+
+    @property
+    def keys(self) -> list[str]:
+        """Stems that have both an image and a mask."""
+        return sorted(self.images.keys() & self.masks.keys())
+
+    def prior_names(self) -> list[str]:
+        folder = self.root / "priors"
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    def prior_folder(self, name: str) -> Path:
+        folder = self.root / "priors" / name
+        if not folder.is_dir():
+            names = ", ".join(self.prior_names()) or "none"
+            raise DatasetError(f"dataset {self.root}: no prior folder {folder} (priors here: {names})")
+        return folder

@@ -1,0 +1,196 @@
+"""Scoring maps against a dataset's masks: folders of maps, or a chain run over the images.
+
+Every map is scored the way published SOD tables are (PySODMetrics conventions): as an
+8-bit image, min-max normalised unless constant, against masks binarised at > 128. A
+chain's output is quantised to 8 bits first, exactly as `salplug run` writes it, so
+scoring a chain and scoring the maps it wrote give the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from .batching import size_batches
+from .chain import Chain
+from .components import Metric
+from .datasets import SODDataset, index_folder
+from .errors import ImageReadError
+from .factory import build, list_components
+from .io import image_tensor, read_image, read_map, write_map
+from .sodmetrics import prepare_uint8
+
+COLUMNS = ("mae", "adp_f", "mean_f", "max_f", "sm", "adp_e", "mean_e", "max_e", "wfm", "adp_iou", "adp_dice")
+"""Preferred order of score columns; scores of other installed metrics follow, sorted."""
+
+
+@dataclass
+class MethodScores:
+    """One method's dataset scores, averaged curves, and the images it could not score."""
+
+    name: str
+    scores: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    count: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def read_uint8(path: str | Path) -> np.ndarray:
+    """An ``H×W`` uint8 map or mask, as the PySOD protocol reads it (colour is made gray)."""
+    return np.round(read_map(path) * 255).astype(np.uint8)
+
+
+def quantize(saliency: Tensor) -> Tensor:
+    """Maps in [0, 1] to uint8 the way `salplug.io.write_map` stores them."""
+    return torch.round(saliency.detach().float().clamp(0, 1) * 255).to(torch.uint8).cpu()
+
+
+class Scorer:
+    """A set of metric components fed with 8-bit maps and masks."""
+
+    def __init__(self, name: str, metrics: Sequence[str] | None = None):
+        self.result = MethodScores(name)
+        self.metrics: list[Metric] = [build("metric", m) for m in (metrics or list_components("metric"))]
+
+    def add(self, maps: Tensor, masks: Tensor) -> None:
+        pred, gt = prepare_uint8(maps, masks)
+        for metric in self.metrics:
+            metric.update(pred, gt)
+        self.result.count += maps.shape[0]
+
+    def finish(self) -> MethodScores:
+        scores: dict[str, float] = {}
+        for metric in self.metrics:
+            scores.update(metric.compute())
+            if hasattr(metric, "curves"):
+                self.result.curves.update({k: v.tolist() for k, v in metric.curves().items()})
+        order = [c for c in COLUMNS if c in scores] + sorted(set(scores) - set(COLUMNS))
+        self.result.scores = {k: scores[k] for k in order}
+        return self.result
+
+
+def _stack_uint8(arrays: list[np.ndarray]) -> Tensor:
+    return torch.from_numpy(np.stack(arrays))[:, None]
+
+
+def _sized(mask: np.ndarray, other: np.ndarray, path: Path) -> None:
+    if other.shape[:2] != mask.shape:
+        raise ImageReadError(
+            path, f"size {other.shape[1]}×{other.shape[0]} differs from its mask's {mask.shape[1]}×{mask.shape[0]}"
+        )
+
+
+def score_folder(
+    dataset: SODDataset,
+    folder: str | Path,
+    name: str,
+    *,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> MethodScores:
+    """Score the maps in `folder` (one per dataset image, paired by stem)."""
+    folder = Path(folder)
+    maps, clashes = index_folder(folder)
+    scorer = Scorer(name, metrics)
+    scorer.result.failed.update(clashes)
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for key in tqdm(dataset.keys, desc=name, unit="image", disable=not progress):
+            path = maps.get(key)
+            if path is None:
+                scorer.result.failed[str(folder / key)] = "no map for this image"
+                continue
+            try:
+                mask = read_uint8(dataset.masks[key])
+                prediction = read_uint8(path)
+                _sized(mask, prediction, path)
+            except ImageReadError as err:
+                scorer.result.failed[err.path] = err.reason
+                continue
+            yield prediction, mask
+
+    for batch in size_batches(pairs(), lambda pair: pair[1].shape, batch_size):
+        scorer.add(_stack_uint8([p for p, _ in batch]), _stack_uint8([m for _, m in batch]))
+    return scorer.finish()
+
+
+def _load(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, prior_folder: Path | None) -> tuple:
+    mask = read_uint8(dataset.masks[key])
+    image = read_image(dataset.images[key])
+    _sized(mask, image, dataset.images[key])
+    if prior_maps is None:
+        return key, image, None, mask
+    path = prior_maps.get(key)
+    if path is None:
+        raise ImageReadError(Path(prior_folder) / key, "no prior map for this image")
+    prior = read_uint8(path)
+    _sized(mask, prior, path)
+    return key, image, prior, mask
+
+
+def score_chain(
+    dataset: SODDataset,
+    chain: Chain,
+    name: str,
+    *,
+    priors: Sequence[str] = (),
+    score_input: bool = False,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 8,
+    save_maps: str | Path | None = None,
+    progress: bool = False,
+) -> list[MethodScores]:
+    """Run `chain` over the dataset's images and score its output (and, optionally, its input).
+
+    With `priors`, the chain starts from each named prior folder's maps (its own prior
+    step is bypassed) and each is reported as ``"<prior>"`` and ``"<prior> → <name>"``.
+    Without, the chain runs its prior step with the image keys; `score_input` then
+    scores that step's map under the step's name.
+    """
+    results = []
+    for prior_name in priors or [None]:
+        prior_folder = dataset.prior_folder(prior_name) if prior_name else None
+        prior_maps = index_folder(prior_folder)[0] if prior_folder else None
+        input_name = prior_name or next(iter(chain.named_steps))
+        output_name = f"{prior_name} → {name}" if prior_name else name
+        before, after = Scorer(input_name, metrics), Scorer(output_name, metrics)
+        failed: dict[str, str] = {}
+
+        def loaded():
+            for key in tqdm(dataset.keys, desc=output_name, unit="image", disable=not progress):
+                try:
+                    yield _load(dataset, key, prior_maps, prior_folder)
+                except ImageReadError as err:
+                    failed[err.path] = err.reason
+
+        for batch in size_batches(loaded(), lambda entry: entry[1].shape, batch_size):
+            keys = [entry[0] for entry in batch]
+            images = image_tensor([entry[1] for entry in batch])
+            masks = _stack_uint8([entry[3] for entry in batch])
+            given = _stack_uint8([entry[2] for entry in batch]) if prior_folder else None
+            with torch.inference_mode():
+                if given is not None:
+                    out = chain(images, keys=keys, prior=given.float() / 255)
+                    start = given
+                else:
+                    steps = chain(images, keys=keys, return_steps=True).steps
+                    out, start = list(steps.values())[-1], quantize(steps[input_name])
+            output = quantize(out)
+            after.add(output, masks)
+            if score_input:
+                before.add(start, masks)
+            if save_maps is not None:
+                folder = Path(save_maps) / (prior_name or name)
+                for key, saliency in zip(keys, output):
+                    write_map(folder / f"{key}.png", saliency.float() / 255)
+        for scorer in ([before] if score_input else []) + [after]:
+            scorer.result.failed.update(failed)
+            results.append(scorer.finish())
+    return results
