@@ -15,7 +15,7 @@ from salplug.cli import main
 from salplug.datasets import DatasetError, SODDataset
 from salplug.evaluation import score_chain, score_folder
 from salplug.components import Refiner
-from shared_data import sod_dev
+from tests.shared_data import sod_dev
 
 SIZES = {"a": (20, 30), "b": (20, 30), "c": (30, 20)}
 

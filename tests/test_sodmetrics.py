@@ -20,7 +20,7 @@ import salplug
 from salplug import ConfigError, ContractError, sodmetrics
 from salplug.builtins.metrics import METRICS, standard_metrics
 from salplug.testing import check_component
-from shared_data import sod_dev_pairs
+from tests.shared_data import sod_dev_pairs
 
 TOL = 1e-6
 README = {  # sod-dev table in ../shared/data/README.md: MAE, adaptive F
@@ -274,7 +274,6 @@ def test_weighted_fmeasure_on_tie_heavy_masks():
         check_against_reference([p], [m], f"tie-heavy {m.shape}")
 
 
-@pytest.mark.shared_data
 @pytest.mark.parametrize("prior", sorted(README))
 def test_sod_dev_matches_the_reference_and_the_data_readme(prior):
     _, maps, masks = sod_dev_pairs(prior)
