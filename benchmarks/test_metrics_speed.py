@@ -96,14 +96,12 @@ def _best_alternating(pairs, batches) -> dict[str, float]:
     return best
 
 
-@pytest.mark.shared_data
 @pytest.mark.benchmark(group="sod-metrics")
 def test_pysodmetrics(benchmark, dss):
     pairs, _ = dss
     benchmark.pedantic(pysod_scores, args=(pairs,), rounds=2, warmup_rounds=0)
 
 
-@pytest.mark.shared_data
 @pytest.mark.benchmark(group="sod-metrics")
 def test_salplug(benchmark, dss):
     pairs, batches = dss
