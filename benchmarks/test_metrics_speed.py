@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections import defaultdict
 
 import numpy as np
-import py_sod_metrics as pysod
 import pytest
 import torch
 
 from salplug.builtins.metrics import standard_metrics
 from salplug.sodmetrics import prepare_uint8
+from tests.pysod_reference import reference
 from tests.shared_data import sod_dev_pairs
 
 TARGET = 3.0
@@ -52,32 +51,7 @@ def salplug_scores(batches) -> dict[str, float]:
 
 
 def pysod_scores(pairs) -> dict[str, float]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Fmeasure's deprecation notice
-        fm = pysod.Fmeasure()
-    mae, sm, em, wfm = pysod.MAE(), pysod.Smeasure(), pysod.Emeasure(), pysod.WeightedFmeasure()
-    handlers = {
-        "iou": pysod.IOUHandler(with_dynamic=False, with_adaptive=True),
-        "dice": pysod.DICEHandler(with_dynamic=False, with_adaptive=True),
-    }
-    overlap = pysod.FmeasureV2(metric_handlers=handlers)
-    for pred, gt in pairs:
-        for metric in (mae, fm, sm, em, wfm, overlap):
-            metric.step(pred, gt)
-    f, e, v2 = fm.get_results()["fm"], em.get_results()["em"], overlap.get_results()
-    return {
-        "mae": mae.get_results()["mae"],
-        "adp_f": f["adp"],
-        "mean_f": f["curve"].mean(),
-        "max_f": f["curve"].max(),
-        "sm": sm.get_results()["sm"],
-        "adp_e": e["adp"],
-        "mean_e": e["curve"].mean(),
-        "max_e": e["curve"].max(),
-        "wfm": wfm.get_results()["wfm"],
-        "adp_iou": v2["iou"]["adaptive"],
-        "adp_dice": v2["dice"]["adaptive"],
-    }
+    return reference([p for p, _ in pairs], [m for _, m in pairs])[1]
 
 
 @pytest.fixture(scope="module")

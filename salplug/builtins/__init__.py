@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from salplug import hookimpl
 
+from .crf import DenseCRF
+from .backbones import BACKBONES
 from .metrics import METRICS
-from .postprocessors import Median, Normalize
+from .postprocessors import Binarize, GuidedFilter, Median, Normalize
 from .priors import CenterPrior, GivenMaps
+
+
+@hookimpl
+def salplug_register_backbones(register):
+    for backbone in BACKBONES:
+        register(backbone)
 
 
 @hookimpl
@@ -19,6 +27,9 @@ def salplug_register_priors(register):
 def salplug_register_postprocessors(register):
     register(Normalize)
     register(Median)
+    register(GuidedFilter)
+    register(Binarize)
+    register(DenseCRF)
 
 
 @hookimpl

@@ -1,0 +1,127 @@
+"""timm encoders as salplug backbones: any timm architecture, plus fixed-architecture names.
+
+The backbone owns its input normalisation (taken from the weight tag), so chains pass
+contract images in [0, 1]. Channels-last and autocast only act on CUDA inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import model_validator
+from torch import Tensor
+
+from salplug.compat import import_timm
+from salplug.components import Backbone, ComponentConfig
+from salplug.weight_tags import describe, load_matching, resolve
+
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TimmBackbone(Backbone):
+    """A timm model built with ``features_only=True``; levels and strides come from its `feature_info`."""
+
+    name = "timm"
+
+    class Config(ComponentConfig):
+        arch: str
+        weights: str | None = "imagenet"
+        """Weight tag (see `salplug.weight_tags`), or None for random init."""
+        weights_path: str | None = None
+        out_indices: tuple[int, ...] | None = None
+        frozen: bool = True
+        channels_last: bool = False
+        autocast: Literal["off", "bf16", "fp16"] = "off"
+
+        @model_validator(mode="after")
+        def _path_needs_tag(self):
+            if self.weights_path is not None and self.weights is None:
+                raise ValueError("weights_path needs a weights tag (it says how inputs are normalised), got None")
+            return self
+
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        cfg = self.config
+        extra = {} if cfg.out_indices is None else {"out_indices": cfg.out_indices}
+        self.model = import_timm().create_model(cfg.arch, pretrained=False, features_only=True, **extra)
+        if cfg.weights is None:
+            meta = describe(cfg.arch, "random")
+            mean, std = meta.mean, meta.std
+        else:
+            resolved = resolve(cfg.arch, cfg.weights, cfg.weights_path)
+            load_matching(self.model, resolved)
+            mean, std = resolved.mean, resolved.std
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        if cfg.frozen:
+            self.model.requires_grad_(False)
+        self._channels_last_done = False
+
+    @property
+    def channels(self) -> list[int]:
+        return list(self.model.feature_info.channels())
+
+    @property
+    def strides(self) -> list[int]:
+        return list(self.model.feature_info.reduction())
+
+    def train(self, mode: bool = True):
+        """A frozen encoder keeps its batch-norm statistics: it stays in eval mode."""
+        super().train(mode)
+        if self.config.frozen:
+            self.model.eval()
+        return self
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        x = (image - self.mean) / self.std
+        cuda = x.is_cuda
+        if cuda and self.config.channels_last:
+            if not self._channels_last_done:
+                self.model.to(memory_format=torch.channels_last)
+                self._channels_last_done = True
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = _AUTOCAST.get(self.config.autocast)
+        with torch.autocast("cuda", dtype=dtype or torch.float16, enabled=cuda and dtype is not None):
+            features = self.model(x)
+        return [f.float() for f in features]
+
+
+class MobileNetV2(TimmBackbone):
+    """timm mobilenetv2_100; its ``imagenet`` tag resolves offline from torchvision's weights."""
+
+    name = "mobilenetv2_100"
+
+    class Config(TimmBackbone.Config):
+        arch: Literal["mobilenetv2_100"] = "mobilenetv2_100"
+
+
+class EfficientNetLite0(TimmBackbone):
+    """timm tf_efficientnet_lite0; its ``imagenet`` tag resolves offline from the lite0 package."""
+
+    name = "tf_efficientnet_lite0"
+
+    class Config(TimmBackbone.Config):
+        arch: Literal["tf_efficientnet_lite0"] = "tf_efficientnet_lite0"
+
+
+class ResNet50(TimmBackbone):
+    """timm resnet50; no offline weights, so use ``weights=None`` or a ``weights_path`` offline."""
+
+    name = "resnet50"
+
+    class Config(TimmBackbone.Config):
+        arch: Literal["resnet50"] = "resnet50"
+
+
+class VGG16(TimmBackbone):
+    """timm vgg16, its five conv stages at strides 1-16 (level six is a 4096-channel pre-logits MLP)."""
+
+    name = "vgg16"
+
+    class Config(TimmBackbone.Config):
+        arch: Literal["vgg16"] = "vgg16"
+        out_indices: tuple[int, ...] | None = (0, 1, 2, 3, 4)
+
+
+BACKBONES: tuple[type[TimmBackbone], ...] = (TimmBackbone, MobileNetV2, EfficientNetLite0, ResNet50, VGG16)
