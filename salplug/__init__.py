@@ -30,6 +30,7 @@ from .errors import (
     SalplugError,
     StepError,
     UnknownComponentError,
+    WeightsNotFoundError,
 )
 from .factory import build, get_component, list_components
 from .plugins import get_host, register_plugin, reload_plugins
@@ -63,6 +64,7 @@ __all__ = [
     "StepError",
     "StepSpec",
     "UnknownComponentError",
+    "WeightsNotFoundError",
     "build",
     "check_image",
     "check_map",

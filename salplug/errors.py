@@ -83,3 +83,12 @@ class ImageReadError(SalplugError, OSError):
 
 class CheckpointError(SalplugError, ValueError):
     """A weights file that does not belong to the component loading it."""
+
+
+class WeightsNotFoundError(SalplugError, LookupError):
+    """No source could supply the weights a tag names; `tried` says which and why."""
+
+    def __init__(self, arch: str, tag: str, tried: list[tuple[str, str]]):
+        self.arch, self.tag, self.tried = arch, tag, tried
+        lines = "".join(f"\n  - {source}: {why}" for source, why in tried)
+        super().__init__(f"no weights for {arch!r} tag {tag!r}; expected one of these sources to work, got:{lines}")

@@ -18,20 +18,11 @@ import torch
 from torch import Tensor, nn
 
 from .compat import import_timm
-from .errors import CheckpointError, SalplugError
+from .errors import CheckpointError, WeightsNotFoundError
 
 ENV_DIR = "SALPLUG_WEIGHTS_DIR"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 StateDict = dict[str, Tensor]
-
-
-class WeightsNotFoundError(SalplugError, LookupError):
-    """No source could supply the weights a tag names; `tried` says which and why."""
-
-    def __init__(self, arch: str, tag: str, tried: list[tuple[str, str]]):
-        self.arch, self.tag, self.tried = arch, tag, tried
-        lines = "".join(f"\n  - {source}: {why}" for source, why in tried)
-        super().__init__(f"no weights for {arch!r} tag {tag!r}; expected one of these sources to work, got:{lines}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from salplug.builtins.backbones import EfficientNetLite0, MobileNetV2, ResNet50, TimmBackbone, VGG16
 from salplug.testing import check_component
 from salplug import weight_tags
-from salplug.weight_tags import ENV_DIR, WeightsNotFoundError, classifier, load_matching, resolve
+from salplug.errors import WeightsNotFoundError
+from salplug.weight_tags import ENV_DIR, classifier, load_matching, resolve
 
 CATS = set(range(281, 286))
 ARCH = "mobilenetv2_100"
