@@ -150,6 +150,10 @@ class Metric(Component):
     def reset(self) -> None:
         raise NotImplementedError
 
+    def curves(self) -> dict[str, Tensor]:
+        """Dataset-averaged threshold curves (e.g. ``precision``, ``recall``) for plots; none by default."""
+        return {}
+
 
 BASES: dict[str, type[Component]] = {
     cls.kind: cls for cls in (Backbone, PriorProvider, Refiner, PostProcessor, Metric)

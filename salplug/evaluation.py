@@ -68,8 +68,7 @@ class Scorer:
         scores: dict[str, float] = {}
         for metric in self.metrics:
             scores.update(metric.compute())
-            if hasattr(metric, "curves"):
-                self.result.curves.update({k: v.tolist() for k, v in metric.curves().items()})
+            self.result.curves.update({k: v.tolist() for k, v in metric.curves().items()})
         order = [c for c in COLUMNS if c in scores] + sorted(set(scores) - set(COLUMNS))
         self.result.scores = {k: scores[k] for k in order}
         return self.result

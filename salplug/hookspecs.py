@@ -76,5 +76,6 @@ def salplug_register_metrics(register: Registrar) -> None:
 
     ``update(saliency, mask) -> {score: per-image tensor}`` accumulates a batch
     (saliency ``B×1×H×W`` in [0, 1], mask ``B×1×H×W`` bool); ``compute() -> {score: float}``
-    aggregates everything since ``reset()``.
+    aggregates everything since ``reset()``; ``curves()`` may return dataset-averaged threshold
+    curves (``precision``, ``recall``, ``fmeasure``) that ``salplug eval`` plots.
     """
