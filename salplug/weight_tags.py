@@ -8,11 +8,14 @@ offline weights package, timm's own download) and a failure lists every source a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
@@ -163,9 +166,45 @@ def resolve(arch: str, tag: str, path: str | Path | None = None) -> Resolved:
             return _from_file(file, meta, target)
         except Exception as err:  # every failure is reported, none stops the search
             tried.append((f"{source} ({file})", f"{type(err).__name__}: {err}"))
+    unreachable = hub_unreachable()
     try:
-        state = classifier(arch, pretrained=True).state_dict()
+        with _hub_offline(unreachable is not None):
+            state = classifier(arch, pretrained=True).state_dict()
     except Exception as err:
-        tried.append(("timm pretrained download", f"{type(err).__name__}: {err}"))
+        why = f"{type(err).__name__}: {err}"
+        if unreachable is not None:
+            why = f"{unreachable}; local Hugging Face cache only: {why}"
+        tried.append(("timm pretrained download", why))
         raise WeightsNotFoundError(arch, tag, tried) from None
     return Resolved(state, meta.mean, meta.std, f"timm pretrained {arch}")
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached, or None when a connection opens.
+
+    Without this check an offline machine spends ~45 s in huggingface_hub's retries
+    before timm's download gives up; one TCP connect tells in milliseconds.
+    """
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        return f"hub {host}:{port} unreachable ({err})"
+    return None
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """Put huggingface_hub in offline mode for the call: it then reads its cache and fails at once."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before

