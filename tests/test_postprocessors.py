@@ -115,6 +115,18 @@ def test_guided_matches_numpy_reference(guide):
         np.testing.assert_allclose(out[i].numpy(), _guided_ref(g, p[i], 3, 1e-2), atol=1e-4)
 
 
+def test_colour_guided_filter_stays_exact_on_a_flat_photo_patch_with_small_eps():
+    """Near-uniform windows make Σ + eps·I nearly singular: the closed-form solve must still agree."""
+    from skimage import data
+
+    image = data.coffee()[40:60, 10:34].transpose(2, 0, 1).astype(np.float64) / 255
+    p = np.random.default_rng(5).random((1, 20, 24))
+    out = salplug.build("postprocessor", "guided", radius=3, eps=1e-5, guide="color")(
+        torch.from_numpy(image)[None].float(), torch.from_numpy(p)[None].float()
+    )
+    np.testing.assert_allclose(out[0].numpy(), _guided_ref(image, p, 3, 1e-5), atol=1e-3)
+
+
 # binarize
 
 

@@ -64,6 +64,29 @@ def _box(x: Tensor, radius: int) -> Tensor:
     return F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
 
 
+def _solve_color(guide: Tensor, mean_i: Tensor, cov_ip: Tensor, radius: int, eps: float) -> Tensor:
+    """Per-pixel (Σ + eps·I) a = cov(I, p) for the 3×3 colour covariance Σ, by its adjugate.
+
+    Σ is symmetric, so six window means give it; the closed-form inverse in float64 is
+    exact enough for eps down to 1e-6 and avoids a batched solver's per-matrix overhead.
+    """
+    pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    products = torch.cat([guide[:, i : i + 1] * guide[:, j : j + 1] for i, j in pairs], 1)
+    means = _box(products, radius).double()
+    mi = mean_i.double()
+    s00, s01, s02, s11, s12, s22 = (
+        means[:, k] - mi[:, i] * mi[:, j] + (eps if i == j else 0.0) for k, (i, j) in enumerate(pairs)
+    )
+    c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
+    c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
+    det = s00 * c00 + s01 * c01 + s02 * c02
+    v0, v1, v2 = cov_ip.double().unbind(1)
+    a = torch.stack(
+        [c00 * v0 + c01 * v1 + c02 * v2, c01 * v0 + c11 * v1 + c12 * v2, c02 * v0 + c12 * v1 + c22 * v2], 1
+    )
+    return (a / det.unsqueeze(1)).float()
+
+
 class GuidedFilter(PostProcessor):
     """Guided filter (He et al., 2010): smooths the map but keeps the image's edges.
 
@@ -91,15 +114,7 @@ class GuidedFilter(PostProcessor):
         if self.config.guide == "gray":
             a = cov_ip / (_box(guide * guide, r) - mean_i * mean_i + eps)
         else:
-            # Per-pixel 3×3 system (Σ + eps·I) a = cov(I, p), solved in float64 for stability.
-            outer = guide.unsqueeze(1) * guide.unsqueeze(2)  # B×3×3×H×W
-            batch, _, _, height, width = outer.shape
-            sigma = _box(outer.flatten(1, 2), r).view(batch, 3, 3, height, width) - mean_i.unsqueeze(1) * mean_i.unsqueeze(2)
-            sigma = sigma + eps * torch.eye(3, device=p.device).view(1, 3, 3, 1, 1)
-            a = torch.linalg.solve(
-                sigma.permute(0, 3, 4, 1, 2).double(), cov_ip.permute(0, 2, 3, 1).unsqueeze(-1).double()
-            )
-            a = a.squeeze(-1).permute(0, 3, 1, 2).float()
+            a = _solve_color(guide, mean_i, cov_ip, r, eps)
         b = mean_p - (a * mean_i).sum(1, keepdim=True)
         q = (_box(a, r) * guide).sum(1, keepdim=True) + _box(b, r)
         return q.clamp(0, 1).to(saliency.dtype)
