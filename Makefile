@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests $(wildcard plugins/*/tests)
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q -s benchmarks --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=.benchmarks/latest.json
+	$(BIN)/python -m pytest -q -s benchmarks $(wildcard plugins/*/benchmarks) --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=.benchmarks/latest.json
 
 clean:
 	rm -rf $(VENV) demo-output .benchmarks .pytest_cache
