@@ -18,6 +18,7 @@ from .components import (
     PostProcessor,
     PriorProvider,
     Refiner,
+    Trainer,
 )
 from .contracts import check_image, check_map, check_mask
 from .errors import (
@@ -63,6 +64,7 @@ __all__ = [
     "SalplugError",
     "StepError",
     "StepSpec",
+    "Trainer",
     "UnknownComponentError",
     "WeightsNotFoundError",
     "build",

@@ -1,4 +1,4 @@
-"""The ``salplug`` command: inspect plugins and components, run chains, evaluate maps.
+"""The ``salplug`` command: inspect plugins and components, run chains, evaluate maps, train.
 
 Each subcommand is a `Command` in `COMMANDS`: a function that adds its arguments and a
 function that runs it, so new subcommands are one table entry. Exit codes: 0 success,
@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from . import __version__
 from .chain import Chain
@@ -24,6 +25,7 @@ from .components import KINDS
 from .datasets import SODDataset
 from .errors import SalplugError
 from .evaluation import score_chain, score_folder
+from .factory import get_component, list_components
 from .plugins import PluginInfo, get_host
 from .reports import format_table, plot_curves, write_csv, write_json
 from .runner import run_chain_on_files
@@ -173,6 +175,55 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", metavar="NAME", help="a registered trainer; all trainers when left out")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON mapping of the trainer's config fields")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config",
+    )
+    parser.add_argument("--show", action="store_true", help="print the trainer's fields and defaults, train nothing")
+
+
+def _train_options(args: argparse.Namespace) -> dict:
+    options: dict = {}
+    if args.config:
+        loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+        if not isinstance(loaded, dict):
+            raise CommandError(f"train: expected {args.config} to hold a mapping of fields, got {type(loaded).__name__}")
+        options.update(loaded)
+    for setting in args.settings:
+        field, sep, value = setting.partition("=")
+        if not sep or not field:
+            raise CommandError(f"train: expected --set FIELD=VALUE, got {setting!r}")
+        options[field] = yaml.safe_load(value) if value else ""
+    return options
+
+
+def _train(args: argparse.Namespace) -> int:
+    if args.name is None:
+        names = list_components("trainer")
+        print("\n".join(names) if names else "no trainers installed (plugins register them with salplug_register_trainers)")
+        return EXIT_OK
+    cls = get_component("trainer", args.name)
+    if args.show:
+        rows = [("FIELD", "DEFAULT", "DESCRIPTION")]
+        for field, info in cls.Config.model_fields.items():
+            default = "(required)" if info.is_required() else json.dumps(info.get_default(call_default_factory=True), default=str)
+            rows.append((field, default, info.description or ""))
+        print(_table(rows))
+        return EXIT_OK
+    trainer = cls(cls.make_config(_train_options(args)))
+    print(f"training {args.name}: {trainer.command()}", flush=True)
+    print(f"wrote {trainer.run()}")
+    return EXIT_OK
+
+
 def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, metavar="DIR", help="DIR/images, DIR/masks, DIR/priors/<name>")
     parser.add_argument(
@@ -253,6 +304,7 @@ COMMANDS: dict[str, Command] = {
     "run": Command("run a chain spec over image files and folders, writing PNG maps", _add_run, _run),
     "schema": Command("print the JSON Schema of chain specs for the installed components", _add_schema, _schema),
     "eval": Command("score maps or a chain on a dataset with the SOD metrics", _add_eval, _eval),
+    "train": Command("run a registered trainer, writing a checkpoint", _add_train, _train),
 }
 
 

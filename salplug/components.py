@@ -1,8 +1,9 @@
-"""Base classes of the five component kinds.
+"""Base classes of the registrable kinds: five kinds of chain component, and trainers.
 
 A component is a `torch.nn.Module` subclass with a registry `name`, a pydantic `Config`
 that forbids unknown fields, and one documented call signature per kind. It is built from
-its config alone, so a chain spec (names and options) is enough to rebuild it.
+its config alone, so a chain spec (names and options) is enough to rebuild it. A trainer
+is the training job of a trainable component, registered and configured the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError
 
-KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metric")
+KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metric", "trainer")
 
 
 class ComponentConfig(BaseModel):
@@ -29,22 +30,12 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in e["loc"]) or "(config)", e["msg"]) for e in err.errors()]
 
 
-class Component(nn.Module):
-    """Common ground of all kinds: name, validated config, device rules, weights.
-
-    Subclasses set `name` and usually a nested `Config(ComponentConfig)`. Build with
-    keyword options (`Median(size=5)`), a config object, or a mapping.
-    """
+class Configurable:
+    """Registry name, kind and validated pydantic `Config`: what every registrable class shares."""
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
-    device_bound: ClassVar[str | None] = None
-    """Set to ``"cpu"`` when the step only runs on the CPU; chains move data at its boundary."""
-
-    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
-        super().__init__()
-        self.config = self.make_config(config, **options)
 
     @classmethod
     def make_config(
@@ -59,6 +50,21 @@ class Component(nn.Module):
             return cls.Config.model_validate(data)
         except ValidationError as err:
             raise ConfigError(cls.kind, cls.name, _problems(err), step=step) from None
+
+
+class Component(Configurable, nn.Module):
+    """Common ground of the chain kinds: name, validated config, device rules, weights.
+
+    Subclasses set `name` and usually a nested `Config(ComponentConfig)`. Build with
+    keyword options (`Median(size=5)`), a config object, or a mapping.
+    """
+
+    device_bound: ClassVar[str | None] = None
+    """Set to ``"cpu"`` when the step only runs on the CPU; chains move data at its boundary."""
+
+    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
+        super().__init__()
+        self.config = self.make_config(config, **options)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
@@ -155,6 +161,34 @@ class Metric(Component):
         return {}
 
 
-BASES: dict[str, type[Component]] = {
-    cls.kind: cls for cls in (Backbone, PriorProvider, Refiner, PostProcessor, Metric)
+class Trainer(Configurable):
+    """The training job of a trainable component: reads data named in its config, writes a checkpoint.
+
+    ``salplug train NAME --set field=value`` builds one from its config and calls `run`,
+    which returns the checkpoint's path; everything the job needs is a `Config` field, so
+    the command that made a checkpoint is enough to make it again.
+    """
+
+    kind = "trainer"
+
+    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
+        self.config = self.make_config(config, **options)
+
+    def command(self) -> str:
+        """The ``salplug train`` command that runs this job again: for model cards."""
+        import json
+        import shlex
+
+        words = ["salplug", "train", self.name]
+        for key, value in self.config.model_dump(mode="json", exclude_defaults=True).items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            words += ["--set", f"{key}={text}"]
+        return shlex.join(words)
+
+    def run(self) -> Path:
+        raise NotImplementedError
+
+
+BASES: dict[str, type[Configurable]] = {
+    cls.kind: cls for cls in (Backbone, PriorProvider, Refiner, PostProcessor, Metric, Trainer)
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .components import KINDS, Component, ComponentConfig
+from .components import KINDS, ComponentConfig, Configurable
 from .errors import SalplugError, UnknownComponentError
 from .plugins import get_host
 from .registry import Entry
@@ -32,7 +32,7 @@ def get_entry(kind: str, name: str) -> Entry:
         raise
 
 
-def get_component(kind: str, name: str) -> type[Component]:
+def get_component(kind: str, name: str) -> type[Configurable]:
     """The class registered as `name` for `kind`."""
     return get_entry(kind, name).cls
 
@@ -42,7 +42,7 @@ def list_components(kind: str, pattern: str | None = None) -> list[str]:
     return get_host().registries[_check_kind(kind)].names(pattern)
 
 
-def build(kind: str, name: str, config: ComponentConfig | dict[str, Any] | None = None, **options: Any) -> Component:
+def build(kind: str, name: str, config: ComponentConfig | dict[str, Any] | None = None, **options: Any) -> Configurable:
     """Build a registered component, validating its options before construction."""
     cls = get_component(kind, name)
     return cls(cls.make_config(config, **options))

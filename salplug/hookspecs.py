@@ -79,3 +79,13 @@ def salplug_register_metrics(register: Registrar) -> None:
     aggregates everything since ``reset()``; ``curves()`` may return dataset-averaged threshold
     curves (``precision``, ``recall``, ``fmeasure``) that ``salplug eval`` plots.
     """
+
+
+@hookspec
+def salplug_register_trainers(register: Registrar) -> None:
+    """Register `salplug.Trainer` subclasses: training jobs for trainable components.
+
+    A trainer's `Config` holds everything the job needs (data folders, schedule, output
+    path); ``run() -> Path`` trains and writes a checkpoint that the component loads
+    with ``load_weights``. ``salplug train NAME --set field=value ...`` runs one.
+    """

@@ -27,6 +27,7 @@ HOOKS = {
     "refiner": "salplug_register_refiners",
     "postprocessor": "salplug_register_postprocessors",
     "metric": "salplug_register_metrics",
+    "trainer": "salplug_register_trainers",
 }
 
 

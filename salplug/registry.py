@@ -6,7 +6,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from .components import BASES, Component, ComponentConfig
+from .components import BASES, ComponentConfig, Configurable
 from .errors import DuplicateComponentError, SalplugError, UnknownComponentError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -20,7 +20,7 @@ class RegistrationError(SalplugError, TypeError):
 class Entry:
     """A registered component class and who registered it."""
 
-    cls: type[Component]
+    cls: type[Configurable]
     plugin: str
     distribution: str
 
@@ -71,7 +71,7 @@ class Registrar:
         self._registry, self._plugin, self._distribution = registry, plugin, distribution
         self.registered: list[str] = []
 
-    def __call__(self, cls: type[Component]) -> type[Component]:
+    def __call__(self, cls: type[Configurable]) -> type[Configurable]:
         base = BASES[self.kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise RegistrationError(f"register: expected a subclass of salplug.{base.__name__}, got {cls!r}")

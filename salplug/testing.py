@@ -20,7 +20,7 @@ import torch
 import yaml
 from torch import Tensor
 
-from .components import BASES, KINDS, Component, ComponentConfig
+from .components import BASES, KINDS, Component, ComponentConfig, Trainer
 from .errors import ConfigError
 from .registry import Registrar, RegistrationError, Registry
 
@@ -315,7 +315,11 @@ def check_component(
     maps from `shape` = (B, H, W) and `seed`; pass `images`, `maps`, `keys` or `masks` for
     components that need real data (the ``given`` prior needs keys of files on disk).
     Components run in eval mode; one with ``device_bound`` runs on that device only.
+    A `Trainer` class gets the registration and config checks (running it is training).
     """
+    if isinstance(component, type) and issubclass(component, Trainer):
+        check_config(component, config)
+        return
     if isinstance(component, Component):
         if config is not None:
             raise TypeError("check_component: pass a config with a class, not with an instance (it has one)")
