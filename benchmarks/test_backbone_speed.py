@@ -11,7 +11,7 @@ import torch
 
 import salplug
 
-from photos import photo_batch
+from salplug.samples import sample_batch
 
 BATCH = 16
 SETUPS = [("cpu", {})]
@@ -25,7 +25,7 @@ if torch.cuda.is_available():
 @pytest.mark.parametrize(("device", "options"), SETUPS, ids=lambda s: s if isinstance(s, str) else "-".join(map(str, s.values())) or "fp32")
 def test_backbone_forward(benchmark, name, size, device, options):
     backbone = salplug.build("backbone", name, **options).to(device).eval()
-    images = photo_batch(size, BATCH).to(device)
+    images = sample_batch(size, BATCH).to(device)
 
     def run():
         features = backbone(images)

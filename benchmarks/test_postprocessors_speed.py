@@ -12,7 +12,7 @@ import torch
 
 import salplug
 
-from photos import centre_maps, photo_batch
+from salplug.samples import sample_batch
 
 DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
@@ -25,8 +25,8 @@ def _report(benchmark, images: int, label: str) -> None:
 
 @pytest.mark.benchmark(group="densecrf")
 def test_densecrf_per_image_320(benchmark):
-    images = photo_batch(320, 1)
-    maps = centre_maps(images)
+    images = sample_batch(320, 1)
+    maps = salplug.build("prior", "center")(images)
     crf = salplug.build("postprocessor", "densecrf")
     out = benchmark.pedantic(crf, args=(images, maps), rounds=10, warmup_rounds=1)
     assert out.shape == maps.shape and torch.isfinite(out).all()
@@ -37,8 +37,8 @@ def test_densecrf_per_image_320(benchmark):
 @pytest.mark.parametrize("guide", ["gray", "color"])
 @pytest.mark.parametrize("device", DEVICES)
 def test_guided_batched_320(benchmark, guide, device):
-    images = photo_batch(320, 16).to(device)
-    maps = centre_maps(images).to(device)
+    images = sample_batch(320, 16).to(device)
+    maps = salplug.build("prior", "center")(images).to(device)
     guided = salplug.build("postprocessor", "guided", guide=guide).to(device)
 
     def run():

@@ -9,20 +9,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import skimage.data
-
 from salplug import Chain
 from salplug.io import read_image, read_map, write_png
 from salplug.runner import run_chain_on_files
+from salplug.samples import SAMPLES, sample_photo
 from salplug.visualize import contact_sheet
 
-SAMPLES = ("astronaut", "coffee", "chelsea", "rocket")
 DEFAULT_CHAIN = Path(__file__).parent / "chains" / "demo.yaml"
 
 
 def write_samples(folder: Path) -> list[Path]:
     """Save the embedded sample photos as PNG files, the input of a normal directory run."""
-    return [write_png(folder / f"{name}.png", getattr(skimage.data, name)()) for name in SAMPLES]
+    return [write_png(folder / f"{name}.png", sample_photo(name)) for name in SAMPLES]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from salplug.builtins.backbones import EfficientNetLite0, MobileNetV2, ResNet50, TimmBackbone, VGG16
+from salplug.samples import sample_tensor
 from salplug.testing import check_component
 from salplug import weight_tags
 from salplug.errors import WeightsNotFoundError
@@ -98,9 +99,7 @@ def test_unknown_architecture_is_a_clear_error():
 
 
 def _chelsea():
-    from skimage import data
-
-    image = torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float() / 255
+    image = sample_tensor("chelsea")
     h, w = image.shape[-2:]
     scale = 256 / min(h, w)
     image = F.interpolate(image, size=(round(h * scale), round(w * scale)), mode="bilinear", antialias=True)
