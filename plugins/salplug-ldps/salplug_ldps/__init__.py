@@ -1,0 +1,12 @@
+"""LDPS for salplug: learning deep relations to promote saliency detection (Chen et al., AAAI 2020)."""
+
+import salplug
+
+from .refiner import LDPS
+
+__all__ = ["LDPS"]
+
+
+@salplug.hookimpl
+def salplug_register_refiners(register):
+    register(LDPS)

@@ -1,0 +1,159 @@
+"""The ``ldps`` refiner: a trained relation network (checkpoint mode) or one trained per image (online mode)."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import Tensor
+
+from salplug.components import ComponentConfig, Refiner
+
+from .model import LDPSNet
+from .relations import merge, pair_labels, pair_loss
+
+SHIPPED = "shipped"
+SHIPPED_FILE = "ldps-mobilenetv2-256.pt"
+
+
+def shipped_checkpoint() -> Path:
+    """Path of the checkpoint installed with the package."""
+    return Path(str(resources.files("salplug_ldps") / "checkpoints" / SHIPPED_FILE))
+
+
+def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+class LDPS(Refiner):
+    """LDPS (Chen et al., AAAI 2020): deep feature relations to the prior's foreground promote its map."""
+
+    name = "ldps"
+
+    class Config(ComponentConfig):
+        mode: Literal["checkpoint", "online"] = "checkpoint"
+        """checkpoint: the trained network; online: a fresh network trained on each image alone."""
+        checkpoint: str | None = SHIPPED
+        """Checkpoint file for checkpoint mode; "shipped" is the one installed with the package;
+        None leaves the head untrained (for training and tests)."""
+        backbone_weights: str | None = "imagenet"
+        """Weight tag of the MobileNetV2 encoder (None: random init, for fast tests)."""
+        size: int = Field(256, ge=32)
+        """Working size: image and prior are resized to size×size; the score is resized back."""
+        theta_fg: float = Field(0.9, gt=0, le=1)
+        theta_afg: float = Field(0.8, gt=0, le=1)
+        theta_abg: float = Field(0.3, ge=0, lt=1)
+        topk: float = Field(0.05, gt=0, le=1)
+        """Anchor fallback: with no prior pixel >= theta_fg, the top topk fraction of pixels by prior."""
+        merge: bool = True
+        """Keep the prior where it is more confident than the new score (|x - 0.5|); False: score only."""
+        online_steps: int = Field(10, ge=0)
+        online_lr: float = Field(0.2, gt=0)
+        """Head learning rate in online mode; the tuned encoder blocks get a tenth of it."""
+        online_encoder: bool = True
+        """Online mode also fine-tunes encoder blocks 3-6 (False: head only)."""
+        seed: int = 0
+        """Seed of the online head's initialisation: every image starts from the same network."""
+
+        @model_validator(mode="after")
+        def _ordered(self):
+            if not self.theta_abg < self.theta_afg <= self.theta_fg:
+                raise ValueError(
+                    f"expected theta_abg < theta_afg <= theta_fg, got {self.theta_abg}, {self.theta_afg}, {self.theta_fg}"
+                )
+            return self
+
+    def __init__(self, config=None, **options: Any):
+        super().__init__(config, **options)
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.net = LDPSNet(cfg.backbone_weights)
+        self.card: dict[str, Any] = {}
+        if cfg.mode == "checkpoint" and cfg.checkpoint is not None:
+            path = shipped_checkpoint() if cfg.checkpoint == SHIPPED else Path(cfg.checkpoint)
+            self.card = self.load_weights(path)
+        self.eval()
+
+    # -- checkpoints: head and fine-tuned encoder blocks only, in fp16 -----------------------------
+    @staticmethod
+    def _stored(key: str) -> bool:
+        return not key.startswith("net.encoder.fixed.")
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        """Learned state only: head and encoder blocks 3-6, floating tensors in fp16.
+
+        The fixed encoder part (stem, blocks 0-2) always equals the weight tag's ImageNet
+        weights, so it is rebuilt from the tag instead of being stored.
+        """
+        full = super().state_dict(*args, **kwargs)
+        return {
+            k: (v.half() if v.is_floating_point() else v) for k, v in full.items() if self._stored(k)
+        }
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        own = super().state_dict()
+        wanted = {k for k in own if self._stored(k)}
+        missing, unexpected = sorted(wanted - set(state_dict)), sorted(set(state_dict) - wanted)
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"ldps state: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+        merged = dict(own)
+        merged.update({k: v.to(own[k].dtype) for k, v in state_dict.items() if k in own})
+        return super().load_state_dict(merged, strict=strict, assign=assign)
+
+    # -- inference -----------------------------------------------------------------------------------
+    def score(self, image: Tensor, prior: Tensor) -> Tensor:
+        """Relation scores in [0, 1] at the working size for a batch (checkpoint mode's network)."""
+        cfg = self.config
+        logits = self.net(image, prior, cfg.theta_fg, cfg.topk)
+        return torch.sigmoid(logits)
+
+    def _online(self, image: Tensor, prior: Tensor) -> Tensor:
+        """Train a copy of the initial network on this one image for `online_steps`, then score it."""
+        cfg = self.config
+        with torch.inference_mode(False), torch.enable_grad():
+            image, prior = image.clone(), prior.clone()
+            net = copy.deepcopy(self.net)
+            net.train()
+            tuned, head = net.trainable()
+            groups = [{"params": head, "lr": cfg.online_lr}]
+            if cfg.online_encoder:
+                groups.append({"params": tuned, "lr": cfg.online_lr / 10})
+            else:
+                for p in tuned:
+                    p.requires_grad_(False)
+            optim = torch.optim.SGD(groups, momentum=0.9, weight_decay=5e-4)
+            labels, valid = pair_labels(prior, cfg.theta_afg, cfg.theta_abg)
+            with torch.no_grad():
+                low = net.encoder.low(image)
+            for _ in range(cfg.online_steps):
+                logits = net(image, prior, cfg.theta_fg, cfg.topk, low=low)
+                loss = pair_loss(logits, labels, valid)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+            with torch.no_grad():
+                # batch statistics of this image, as in its training steps
+                return torch.sigmoid(net(image, prior, cfg.theta_fg, cfg.topk, low=low)).detach()
+
+    def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        cfg = self.config
+        height, width = image.shape[-2:]
+        small = resize(image, cfg.size).clamp(0, 1)
+        prior = resize(saliency, cfg.size).clamp(0, 1)
+        if cfg.mode == "online":
+            score = torch.cat([self._online(small[i : i + 1], prior[i : i + 1]) for i in range(image.shape[0])])
+        else:
+            score = self.score(small, prior)
+        score = resize(score, (height, width)).clamp(0, 1)
+        out = merge(saliency, score) if cfg.merge else score
+        return torch.nan_to_num(out.float(), nan=0.0).clamp(0, 1)
