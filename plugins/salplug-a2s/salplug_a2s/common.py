@@ -1,0 +1,59 @@
+"""Small pieces both stages share: resizing, the shipped checkpoints, the conv + norm + ReLU block."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+SHIPPED = "shipped"
+BACKBONES = ("mobilenetv2_100", "tf_efficientnet_lite0")
+
+
+def shipped_path(filename: str) -> Path:
+    """Path of a checkpoint installed with the package."""
+    return Path(str(resources.files("salplug_a2s") / "checkpoints" / filename))
+
+
+def resolve_checkpoint(value: str, filename: str) -> Path:
+    return shipped_path(filename) if value == SHIPPED else Path(value)
+
+
+def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
+    """Bilinear resize (antialiased when shrinking); a no-op at the same size."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def up(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Plain bilinear upsampling of feature maps to `size`."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def conv_norm_relu(cin: int, cout: int, groups: int = 1) -> nn.Sequential:
+    """3×3 conv, GroupNorm(`groups`), ReLU: the adapter block of the A2S code."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(groups, cout), nn.ReLU(inplace=True))
+
+
+def architecture(config, defaults: dict, filename: str) -> tuple[dict, Path | None]:
+    """Effective architecture fields: explicit config values, else the checkpoint's, else `defaults`.
+
+    Fields left at None follow the checkpoint, so `checkpoint='shipped'` rebuilds the network
+    the shipped file was trained with (e.g. its working size) without repeating its settings.
+    """
+    from salplug.weights import read_checkpoint
+
+    path = None if config.checkpoint is None else resolve_checkpoint(config.checkpoint, filename)
+    stored = {} if path is None else read_checkpoint(path).get("config", {})
+    out = {}
+    for field, default in defaults.items():
+        value = getattr(config, field)
+        out[field] = value if value is not None else stored.get(field, default)
+    return out, path

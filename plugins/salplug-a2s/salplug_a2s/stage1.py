@@ -1,0 +1,147 @@
+"""Stage 1 (`a2s-stage1`): saliency cues from a frozen encoder's activations.
+
+The three deepest levels of a frozen ImageNet encoder each pass an adapter (3×3 conv to
+`channels`, GroupNorm, ReLU) and a squeeze-excitation block; they are upsampled to stride
+`fuse_stride`, concatenated and fused by another adapter + SE block into F. The activation
+map is M = Σ_c (F − mean over pixels of F): each pixel's decision value. Where more than
+half the pixels are positive the map is inverted (the larger region is background).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+import salplug
+from salplug.components import ComponentConfig, PriorProvider
+
+from .common import BACKBONES, SHIPPED, architecture, conv_norm_relu, resize, up
+
+SHIPPED_FILE = "a2s-stage1-mobilenetv2.pt"
+DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64, "fuse_stride": 2}
+DEEPEST = (2, 3, 4)  # backbone levels at strides 8, 16, 32
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gate σ(conv1×1(global average)) times the input (the A2S SE block)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(self.conv(x.mean(dim=(2, 3), keepdim=True)))
+
+
+class AdapterSE(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(conv_norm_relu(cin, cout), SqueezeExcite(cout))
+
+
+def centred_sum(x: Tensor) -> Tensor:
+    """Σ over channels of (x − per-channel mean over pixels): B×C×h×w -> B×1×h×w decision values."""
+    return (x - x.mean(dim=(2, 3), keepdim=True)).sum(dim=1, keepdim=True)
+
+
+def foreground_sign(theta: Tensor) -> Tensor:
+    """−1 for maps with more than half of their pixels positive, else +1 (B×1×1×1)."""
+    positive = (theta > 0).float().mean(dim=(1, 2, 3))
+    return torch.where(positive > 0.5, -1.0, 1.0).to(theta).view(-1, 1, 1, 1)
+
+
+class Stage1Head(nn.Module):
+    """Adapters + SE per level, fusion + SE; returns the fused decision map and each level's."""
+
+    def __init__(self, in_channels: Sequence[int], channels: int = 64):
+        super().__init__()
+        self.adapters = nn.ModuleList([AdapterSE(c, channels) for c in in_channels])
+        self.fusion = AdapterSE(channels * len(in_channels), channels)
+
+    def forward(self, features: Sequence[Tensor], size: tuple[int, int]) -> tuple[Tensor, list[Tensor]]:
+        adapted = [a(f) for a, f in zip(self.adapters, features)]
+        fused = self.fusion(torch.cat([up(a, size) for a in adapted], dim=1))
+        return centred_sum(fused), [centred_sum(a) for a in adapted]
+
+
+class A2SStage1(PriorProvider):
+    """A2S stage 1: σ of the sign-corrected activation map of a frozen encoder + trained head."""
+
+    name = "a2s-stage1"
+
+    class Config(ComponentConfig):
+        checkpoint: str | None = Field(
+            default=SHIPPED,
+            description="Head weights: 'shipped' (installed with the package), a path, or None (random head: tests/training).",
+        )
+        backbone: Literal[BACKBONES] | None = Field(
+            default=None, description="Frozen encoder (None: the checkpoint's, else mobilenetv2_100)."
+        )
+        backbone_weights: str | None = Field(default="imagenet", description="Encoder weight tag (None: random, for tests).")
+        size: int | None = Field(
+            default=None, ge=32, description="Working size, images resized to size×size and back (None: checkpoint's, else 320)."
+        )
+        channels: int | None = Field(default=None, ge=2, description="Adapter width (None: checkpoint's, else 64).")
+        fuse_stride: int | None = Field(
+            default=None, ge=1, description="Stride at which levels are fused (None: checkpoint's, else 2 as in the paper)."
+        )
+        output: Literal["activation", "pseudo-label"] = Field(
+            default="activation",
+            description="'activation': σ(M); 'pseudo-label': σ(M) -> DenseCRF -> 7×7 median (the stage-2 labels).",
+        )
+        seed: int = Field(default=0, description="Seed of the random head initialisation.")
+
+    def __init__(self, config=None, **options: Any):
+        super().__init__(config, **options)
+        cfg = self.config
+        self.arch, path = architecture(cfg, DEFAULTS, SHIPPED_FILE)
+        self.backbone = salplug.build(
+            "backbone", self.arch["backbone"], weights=cfg.backbone_weights, frozen=True, out_indices=DEEPEST
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.head = Stage1Head(self.backbone.channels, self.arch["channels"])
+        self.card: dict[str, Any] = {}
+        if path is not None:
+            self.card = self.load_weights(path)
+        self.eval()
+
+    # checkpoints hold the head only: the frozen encoder is rebuilt from its weight tag
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("backbone.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        return self.head.load_state_dict(
+            {k.removeprefix("head."): v for k, v in state_dict.items()}, strict=strict, assign=assign
+        )
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def fuse_size(self, height: int, width: int) -> tuple[int, int]:
+        s = self.arch["fuse_stride"]
+        return (max(1, height // s), max(1, width // s))
+
+    def decision(self, features: Sequence[Tensor], height: int, width: int) -> tuple[Tensor, list[Tensor]]:
+        """Fused and per-level decision values from the deepest features (no sign correction)."""
+        return self.head(features, self.fuse_size(height, width))
+
+    def activation(self, image: Tensor) -> Tensor:
+        """Sign-corrected M at the fuse resolution for images already at the working size."""
+        theta, _ = self.decision(self.backbone(image), *image.shape[-2:])
+        return theta * foreground_sign(theta)
+
+    def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
+        height, width = image.shape[-2:]
+        x = resize(image, self.arch["size"])
+        prob = torch.sigmoid(up(self.activation(x), tuple(x.shape[-2:])))
+        if self.config.output == "pseudo-label":
+            from .pseudo_labels import refine
+
+            prob = refine(x, prob)
+        return up(prob, (height, width)).clamp(0, 1)

@@ -1,0 +1,134 @@
+"""`salplug train a2s-stage1`: train the stage-1 head on unlabelled images with the activation loss.
+
+The encoder is frozen, so each view's features (original and horizontally flipped, under
+their own keys) are computed once through `salplug.FeatureCache` and only the head trains:
+stage 1 runs on a CPU in minutes. No label of any kind is read.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+import salplug
+from salplug.feature_cache import FeatureCache
+
+from .common import BACKBONES
+from .data import list_images, load_images
+from .losses import activation_loss
+from .stage1 import A2SStage1
+
+DEFAULT_IMAGES = ["../shared/data/bsds-unlabeled/images", "../shared/data/sod-dev/images"]
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+class A2SStage1Trainer(salplug.Trainer):
+    """Stage 1 of A2S: SGD on the head only, lr 1, 20 epochs (paper defaults)."""
+
+    name = "a2s-stage1"
+
+    class Config(salplug.ComponentConfig):
+        images: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGES), description="Unlabelled image folders.")
+        out: str = Field(default="/tmp/a2s/a2s-stage1.pt", description="Checkpoint to write (rewritten every epoch).")
+        cache_dir: str | None = Field(default="/tmp/a2s-cache", description="Feature cache folder (None: memory only).")
+        backbone: Literal[BACKBONES] = "mobilenetv2_100"
+        backbone_weights: str | None = "imagenet"
+        size: int = Field(default=320, ge=32, description="Training size (square).")
+        channels: int = Field(default=64, ge=2)
+        fuse_stride: int = Field(default=2, ge=1)
+        epochs: int = Field(default=20, ge=1)
+        milestones: list[int] = Field(default_factory=lambda: [12, 16], description="Epochs where lr is multiplied by gamma.")
+        gamma: float = Field(default=0.1, gt=0)
+        lr: float = Field(default=1.0, gt=0)
+        momentum: float = Field(default=0.9, ge=0)
+        weight_decay: float = Field(default=5e-4, ge=0)
+        batch_size: int = Field(default=8, ge=1)
+        flip: bool = Field(default=True, description="Random horizontal flips (flipped views cached under their own keys).")
+        level_weights: list[float] = Field(default_factory=lambda: [1.0, 0.1, 0.3, 0.5], description="Fused, then levels.")
+        l1: float = Field(default=0.1, ge=0, description="Weight of |p − 0.5| next to (p − 0.5)².")
+        sample_fraction: float = Field(default=0.5, gt=0, le=1, description="Random share of pixels in the loss.")
+        max_images: int | None = Field(default=None, ge=1, description="Use only the first N images (tests).")
+        seed: int = 0
+        threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
+
+    def run(self) -> Path:
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        start = time.time()
+        items = list_images(cfg.images)[: cfg.max_images]
+        images = load_images(items, cfg.size)
+        log(f"a2s-stage1: {len(items)} images at {cfg.size}px loaded in {time.time() - start:.0f}s")
+
+        prior = A2SStage1(
+            checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
+            size=cfg.size, channels=cfg.channels, fuse_stride=cfg.fuse_stride, seed=cfg.seed,
+        )
+        cache = FeatureCache(prior.backbone, cfg.cache_dir)
+        views = [False, True] if cfg.flip else [False]
+        feats: dict[bool, list[torch.Tensor]] = {}
+        t0 = time.time()
+        for flipped in views:
+            chunks = []
+            for s in range(0, len(items), 16):
+                batch = images[s : s + 16].float() / 255
+                batch = batch.flip(-1) if flipped else batch
+                keys = [k + (":flip" if flipped else "") for k, _ in items[s : s + 16]]
+                chunks.append(cache(batch, keys))
+            feats[flipped] = [torch.cat(level) for level in zip(*chunks)]
+        log(f"a2s-stage1: features of {len(items) * len(views)} views ready in {time.time() - t0:.0f}s "
+            f"({cache.computed} computed, the rest from {cache.folder})")
+
+        head = prior.head
+        optim = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=cfg.milestones, gamma=cfg.gamma)
+        card = {
+            "method": "A2S stage 1 (Zhou et al., TCSVT), salplug-a2s reimplementation",
+            "data": [f"{folder}" for folder in cfg.images] + [f"{len(items)} images"],
+            "labels": "none: the activation loss needs no labels; no mask was read",
+            "command": self.command(),
+            "stored": f"head only; the frozen {cfg.backbone} encoder comes from its '{cfg.backbone_weights}' weight tag",
+        }
+        n, history = len(items), []
+        prior.train()
+        t0 = time.time()
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(n, generator=generator)
+            total, count = 0.0, 0
+            for s in range(0, n, cfg.batch_size):
+                index = order[s : s + cfg.batch_size]
+                flips = torch.rand(len(index), generator=generator) < 0.5 if cfg.flip else torch.zeros(len(index), dtype=torch.bool)
+                levels = [torch.where(flips.view(-1, 1, 1, 1), fl[index], nf[index])
+                          for nf, fl in zip(feats[False], feats[True] if cfg.flip else feats[False])]
+                fused, per_level = prior.decision(levels, cfg.size, cfg.size)
+                loss = activation_loss([fused, *per_level], cfg.level_weights, l1=cfg.l1,
+                                       fraction=cfg.sample_fraction, generator=generator)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise RuntimeError(f"a2s-stage1: epoch {epoch + 1}: loss is {value}")
+                total, count = total + value * len(index), count + len(index)
+            sched.step()
+            history.append(round(total / count, 5))
+            log(f"a2s-stage1: epoch {epoch + 1}/{cfg.epochs} loss {history[-1]:.5f} lr {optim.param_groups[0]['lr']:g} "
+                f"{time.time() - t0:.0f}s")
+            prior.eval()
+            figures = {"epochs_done": epoch + 1, "train_seconds": round(time.time() - t0, 1),
+                       "loss_history": history}
+            prior.save_weights(cfg.out, {**card, "training": figures})
+            prior.train()
+        prior.eval()
+        log(f"a2s-stage1: done in {time.time() - start:.0f}s")
+        return Path(cfg.out)

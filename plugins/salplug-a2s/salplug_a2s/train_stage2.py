@@ -1,0 +1,176 @@
+"""`salplug train a2s`: the self-rectifying detector, trained on stage-1 pseudo labels.
+
+1. Pseudo labels: the stage-1 prior's σ(M) on every training image, DenseCRF (A2S
+   defaults), 7×7 median; written as PNGs under `labels_dir` (never into the repository)
+   and reused by later runs with the same stage-1 checkpoint and size.
+2. Training: BCE + SSIM + IoU against the labels; encoder lr = lr × encoder_lr_mult.
+3. Online label rectifying: after epoch `rectify_after`, each batch's labels become
+   λ·G + (1 − λ)·σ(Y) with the detector's current map Y.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+import salplug
+from salplug.io import read_map, to_uint8, write_map
+from salplug.weights import read_checkpoint
+
+from .common import BACKBONES, SHIPPED, resolve_checkpoint, up
+from .data import list_images, load_images
+from .losses import detector_loss, rectify
+from .pseudo_labels import refine
+from .stage1 import SHIPPED_FILE as STAGE1_FILE
+from .stage1 import A2SStage1
+from .stage2 import A2S
+from .train_stage1 import DEFAULT_IMAGES, log
+
+
+def load_stage1(checkpoint: str) -> A2SStage1:
+    """The stage-1 prior with the architecture its checkpoint was trained with."""
+    path = resolve_checkpoint(checkpoint, STAGE1_FILE)
+    config = dict(read_checkpoint(path)["config"])
+    config.update(checkpoint=str(path), output="activation")
+    return A2SStage1(config)
+
+
+def pseudo_labels(
+    stage1: A2SStage1, images: torch.Tensor, keys: list[str], folder: Path | None, *, gt_prob: float, median_size: int
+) -> torch.Tensor:
+    """N×1×S×S float labels for uint8 images N×3×S×S; cached as PNGs in `folder`."""
+    out = []
+    for s in range(0, len(keys), 8):
+        batch_keys = keys[s : s + 8]
+        paths = [None if folder is None else folder / (k.replace("/", "__") + ".png") for k in batch_keys]
+        if all(p is not None and p.is_file() for p in paths):
+            out += [torch.from_numpy(read_map(p))[None] for p in paths]
+            continue
+        x = images[s : s + 8].float() / 255
+        with torch.no_grad():
+            labels = refine(x, stage1(x), gt_prob=gt_prob, median_size=median_size)
+        for p, label in zip(paths, labels):
+            if p is not None:
+                write_map(p, label)
+            out.append(torch.from_numpy(to_uint8(label).astype(np.float32) / 255)[None])
+    return torch.stack(out)
+
+
+class A2STrainer(salplug.Trainer):
+    """Stage 2 of A2S. Defaults are the paper's (25 epochs, lr 0.005, decay at 15 and 20, 320 px)."""
+
+    name = "a2s"
+
+    class Config(salplug.ComponentConfig):
+        images: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGES), description="Unlabelled image folders.")
+        out: str = Field(default="/tmp/a2s/a2s.pt", description="Checkpoint to write (rewritten every epoch).")
+        stage1_checkpoint: str = Field(default=SHIPPED, description="Stage-1 head for the pseudo labels.")
+        labels_dir: str | None = Field(default="/tmp/a2s-labels", description="Pseudo-label cache (None: memory only).")
+        backbone: Literal[BACKBONES] = "mobilenetv2_100"
+        backbone_weights: str | None = "imagenet"
+        size: int = Field(default=320, ge=32, description="Training size (square).")
+        channels: int = Field(default=64, ge=2)
+        epochs: int = Field(default=25, ge=1)
+        milestones: list[int] = Field(default_factory=lambda: [15, 20], description="Epochs where lr is multiplied by gamma.")
+        gamma: float = Field(default=0.1, gt=0)
+        lr: float = Field(default=0.005, gt=0, description="Decoder learning rate.")
+        encoder_lr_mult: float = Field(default=0.1, ge=0, description="Encoder lr = lr × this.")
+        momentum: float = Field(default=0.9, ge=0)
+        weight_decay: float = Field(default=5e-4, ge=0)
+        batch_size: int = Field(default=8, ge=1)
+        flip: bool = Field(default=True, description="Random horizontal flips (labels are rectified unflipped).")
+        rectify_after: int = Field(default=2, ge=0, description="Rectify labels from the epoch after this one.")
+        rectify_lambda: float = Field(default=0.4, ge=0, le=1, description="G ← λ·G + (1 − λ)·Y.")
+        crf_gt_prob: float = Field(default=0.7, gt=0.5, lt=1)
+        median_size: int = Field(default=7, ge=3)
+        max_images: int | None = Field(default=None, ge=1, description="Use only the first N images (tests).")
+        seed: int = 0
+        threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
+
+    def run(self) -> Path:
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        start = time.time()
+        items = list_images(cfg.images)[: cfg.max_images]
+        keys = [k for k, _ in items]
+        images = load_images(items, cfg.size)
+        log(f"a2s: {len(items)} images at {cfg.size}px loaded in {time.time() - start:.0f}s")
+
+        stage1 = load_stage1(cfg.stage1_checkpoint)
+        s1_path = resolve_checkpoint(cfg.stage1_checkpoint, STAGE1_FILE)
+        digest = hashlib.sha256(s1_path.read_bytes()).hexdigest()[:12]
+        folder = None
+        if cfg.labels_dir is not None:
+            folder = Path(cfg.labels_dir) / f"{digest}-{cfg.size}-gt{cfg.crf_gt_prob}-m{cfg.median_size}"
+            folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        labels = pseudo_labels(stage1, images, keys, folder, gt_prob=cfg.crf_gt_prob, median_size=cfg.median_size)
+        label_seconds = round(time.time() - t0, 1)
+        del stage1
+        log(f"a2s: pseudo labels ready in {label_seconds:.0f}s ({folder}); mean foreground {float((labels > 0.5).float().mean()):.3f}")
+
+        model = A2S(checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
+                    size=cfg.size, channels=cfg.channels, seed=cfg.seed)
+        groups = [{"params": list(model.decoder.parameters()), "lr": cfg.lr}]
+        if cfg.encoder_lr_mult > 0:
+            groups.append({"params": list(model.backbone.parameters()), "lr": cfg.lr * cfg.encoder_lr_mult})
+        else:
+            model.backbone.requires_grad_(False)
+        optim = torch.optim.SGD(groups, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=cfg.milestones, gamma=cfg.gamma)
+        card = {
+            "method": "A2S stage 2 (Zhou et al., TCSVT), salplug-a2s reimplementation",
+            "data": list(cfg.images) + [f"{len(items)} images"],
+            "labels": f"stage-1 pseudo labels from {cfg.stage1_checkpoint} (sha256 {digest}); no mask was read",
+            "command": self.command(),
+            "stored": "encoder + decoder, fp16",
+        }
+        n, history = len(items), []
+        model.train()
+        t0 = time.time()
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(n, generator=generator)
+            total, count = 0.0, 0
+            for s in range(0, n, cfg.batch_size):
+                index = order[s : s + cfg.batch_size]
+                x = images[index].float() / 255
+                g = labels[index]
+                flips = (torch.rand(len(index), generator=generator) < 0.5) if cfg.flip else torch.zeros(len(index), dtype=torch.bool)
+                fl = flips.view(-1, 1, 1, 1)
+                x = torch.where(fl, x.flip(-1), x)
+                g_view = torch.where(fl, g.flip(-1), g)
+                logits = up(model.logits(x), (cfg.size, cfg.size))
+                loss = detector_loss(logits, g_view)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise RuntimeError(f"a2s: epoch {epoch + 1}: loss is {value}")
+                total, count = total + value * len(index), count + len(index)
+                if epoch >= cfg.rectify_after:
+                    y = torch.sigmoid(logits.detach())
+                    y = torch.where(fl, y.flip(-1), y)
+                    labels[index] = rectify(g, y, cfg.rectify_lambda)
+            sched.step()
+            history.append(round(total / count, 5))
+            log(f"a2s: epoch {epoch + 1}/{cfg.epochs} loss {history[-1]:.5f} lr {optim.param_groups[0]['lr']:g} "
+                f"{time.time() - t0:.0f}s")
+            model.eval()
+            figures = {"epochs_done": epoch + 1, "train_seconds": round(time.time() - t0, 1),
+                       "label_seconds": label_seconds, "loss_history": history}
+            model.save_weights(cfg.out, {**card, "training": figures})
+            model.train()
+        model.eval()
+        log(f"a2s: done in {time.time() - start:.0f}s")
+        return Path(cfg.out)

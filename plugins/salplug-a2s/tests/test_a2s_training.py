@@ -1,0 +1,85 @@
+"""Pseudo labels on a synthetic disc, trainer configs, and tiny end-to-end trainer runs on synthetic images."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import salplug
+from salplug_a2s import A2S, A2SStage1, A2SStage1Trainer, A2STrainer
+from salplug_a2s.data import list_images
+from salplug_a2s.pseudo_labels import refine
+
+
+def disc_scene(height: int = 64, width: int = 80, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    mask = (ys - 0.5 * height) ** 2 + (xs - 0.45 * width) ** 2 < (0.25 * height) ** 2
+    background = torch.tensor([0.3, 0.6, 0.35])[:, None, None] + 0.03 * torch.randn((3, height, width), generator=generator)
+    disc = torch.tensor([0.9, 0.15, 0.1])[:, None, None] + 0.03 * torch.randn((3, height, width), generator=generator)
+    return torch.where(mask, disc, background).clamp(0, 1)[None], mask
+
+
+def test_a2s_pseudo_labels_snap_a_rough_map_to_the_disc():
+    image, mask = disc_scene()
+    generator = torch.Generator().manual_seed(1)
+    # a rough activation map: the disc dilated by a blur, plus speckle noise
+    rough = torch.nn.functional.avg_pool2d(mask[None, None].float(), 9, stride=1, padding=4)
+    rough = (0.15 + 0.7 * rough + 0.25 * torch.randn(rough.shape, generator=generator)).clamp(0, 1)
+    label = refine(image, rough)
+    assert label.shape == rough.shape and 0 <= float(label.min()) and float(label.max()) <= 1
+    hard = label[0, 0] > 0.5
+    iou = float((hard & mask).sum() / (hard | mask).sum())
+    rough_iou = float(((rough[0, 0] > 0.5) & mask).sum() / ((rough[0, 0] > 0.5) | mask).sum())
+    assert iou > 0.9 and iou > rough_iou
+
+
+@pytest.mark.parametrize("cls", [A2SStage1Trainer, A2STrainer], ids=lambda c: c.name)
+def test_a2s_trainer_config_conformance(cls, tmp_path):
+    salplug.testing.check_component(cls, {"out": str(tmp_path / "x.pt")})
+
+
+def test_a2s_trainer_defaults_are_the_papers():
+    s1, s2 = A2SStage1Trainer().config, A2STrainer().config
+    assert (s1.lr, s1.momentum, s1.weight_decay, s1.epochs, s1.milestones, s1.batch_size, s1.size, s1.fuse_stride) == (
+        1.0, 0.9, 5e-4, 20, [12, 16], 8, 320, 2)
+    assert s1.level_weights == [1.0, 0.1, 0.3, 0.5] and s1.sample_fraction == 0.5 and s1.l1 == 0.1
+    assert (s2.lr, s2.encoder_lr_mult, s2.epochs, s2.milestones, s2.batch_size, s2.size) == (0.005, 0.1, 25, [15, 20], 8, 320)
+    assert (s2.rectify_after, s2.rectify_lambda, s2.crf_gt_prob, s2.median_size) == (2, 0.4, 0.7, 7)
+
+
+def test_a2s_training_refuses_mask_folders(tmp_path):
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(ValueError, match="mask"):
+        list_images([tmp_path / "masks"])
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("data") / "images"
+    folder.mkdir()
+    for seed in range(3):
+        image, _ = disc_scene(48, 56, seed)
+        rgb = (image[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{seed}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def test_a2s_trainers_run_end_to_end_on_tiny_data(image_folder, tmp_path):
+    common = {"images": [str(image_folder)], "backbone_weights": None, "size": 64, "channels": 8, "batch_size": 2}
+    stage1 = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "s1.pt"), cache_dir=str(tmp_path / "cache"),
+                           epochs=2, milestones=[1], **common)
+    path1 = stage1.run()
+    prior1 = A2SStage1(checkpoint=str(path1), backbone_weights=None)
+    assert prior1.arch == {"backbone": "mobilenetv2_100", "size": 64, "channels": 8, "fuse_stride": 2}
+    assert prior1.card["training"]["epochs_done"] == 2 and "epochs=2" in prior1.card["command"]
+    stage2 = salplug.build("trainer", "a2s", out=str(tmp_path / "s2.pt"), stage1_checkpoint=str(path1),
+                           labels_dir=str(tmp_path / "labels"), epochs=2, rectify_after=1, **common)
+    path2 = stage2.run()
+    assert len(list((tmp_path / "labels").rglob("*.png"))) == 3
+    prior2 = A2S(checkpoint=str(path2), backbone_weights=None)
+    assert prior2.arch["size"] == 64 and len(prior2.card["training"]["loss_history"]) == 2
+    out = prior2(torch.rand(2, 3, 30, 45))
+    assert out.shape == (2, 1, 30, 45) and torch.isfinite(out).all()
