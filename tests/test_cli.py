@@ -202,8 +202,10 @@ def test_plugins_shows_failed_and_disabled_plugins(monkeypatch, capsys):
         salplug.register_plugin(Broken(), name="broken")
         assert main(["plugins"]) == 0
         out = capsys.readouterr().out
-        status = {line.split()[0]: line.split()[-2] for line in out.splitlines()[1:3]}
-        assert status == {"broken": "failed", "builtins": "disabled"}
+        header, *rows = out.split("\n\n")[0].splitlines()
+        column = header.index("STATUS")
+        status = {row.split()[0]: row[column:].split()[0] for row in rows}
+        assert status["broken"] == "failed" and status["builtins"] == "disabled"
         assert "broken: salplug_register_priors failed: RuntimeError" in out
         assert "weights server unreachable" in out
     finally:

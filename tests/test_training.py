@@ -75,7 +75,7 @@ def test_show_lists_fields_and_bare_train_lists_trainers(registered, capsys):
     shown = capsys.readouterr().out
     assert "out" in shown and "(required)" in shown and "How far to count." in shown
     assert main(["train"]) == 0
-    assert capsys.readouterr().out.split() == ["count-to"]
+    assert "count-to" in capsys.readouterr().out.split()
     assert main(["list", "trainer"]) == 0
     assert "count-to" in capsys.readouterr().out
 
