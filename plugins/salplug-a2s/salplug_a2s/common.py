@@ -21,15 +21,6 @@ def resolve_checkpoint(value: str, filename: str) -> Path:
     return shipped_path(filename) if value == SHIPPED else Path(value)
 
 
-def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Bilinear resize (antialiased when shrinking); a no-op at the same size."""
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(x.shape[-2:]) == size:
-        return x
-    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
-
-
 def up(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Plain bilinear upsampling of feature maps to `size`."""
     if tuple(x.shape[-2:]) == tuple(size):

@@ -18,8 +18,9 @@ from torch import Tensor, nn
 
 import salplug
 from salplug.components import ComponentConfig, PriorProvider
+from salplug.resize import resize
 
-from .common import BACKBONES, SHIPPED, architecture, conv_norm_relu, resize, up
+from .common import BACKBONES, SHIPPED, architecture, conv_norm_relu, up
 
 SHIPPED_FILE = "a2s-stage1-mobilenetv2.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64, "fuse_stride": 2}

@@ -18,8 +18,9 @@ from torch import Tensor, nn
 
 import salplug
 from salplug.components import ComponentConfig, PriorProvider
+from salplug.resize import resize
 
-from .common import BACKBONES, SHIPPED, architecture, resize, up
+from .common import BACKBONES, SHIPPED, architecture, up
 
 SHIPPED_FILE = "a2s-mobilenetv2.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64}

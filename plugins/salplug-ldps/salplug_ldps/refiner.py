@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
 from salplug.components import ComponentConfig, Refiner
+from salplug.resize import resize
 
 from .model import LDPSNet
 from .relations import merge, pair_labels, pair_loss
@@ -24,14 +24,6 @@ SHIPPED_FILE = "ldps-mobilenetv2-256.pt"
 def shipped_checkpoint() -> Path:
     """Path of the checkpoint installed with the package."""
     return Path(str(resources.files("salplug_ldps") / "checkpoints" / SHIPPED_FILE))
-
-
-def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(x.shape[-2:]) == size:
-        return x
-    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
 class LDPS(Refiner):
