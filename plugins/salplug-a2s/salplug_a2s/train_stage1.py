@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Literal
 
 import torch
 from pydantic import Field
@@ -18,16 +17,9 @@ from pydantic import Field
 import salplug
 from salplug.feature_cache import FeatureCache
 
-from .common import BACKBONES
-from .data import list_images, load_images
 from .losses import activation_loss
 from .stage1 import A2SStage1
-
-DEFAULT_IMAGES = ["../shared/data/bsds-unlabeled/images", "../shared/data/sod-dev/images"]
-
-
-def log(text: str) -> None:
-    print(text, flush=True)
+from .training import TrainingConfig, log, start_run
 
 
 class A2SStage1Trainer(salplug.Trainer):
@@ -35,40 +27,22 @@ class A2SStage1Trainer(salplug.Trainer):
 
     name = "a2s-stage1"
 
-    class Config(salplug.ComponentConfig):
-        images: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGES), description="Unlabelled image folders.")
+    class Config(TrainingConfig):
         out: str = Field(default="/tmp/a2s/a2s-stage1.pt", description="Checkpoint to write (rewritten every epoch).")
         cache_dir: str | None = Field(default="/tmp/a2s-cache", description="Feature cache folder (None: memory only).")
-        backbone: Literal[BACKBONES] = "mobilenetv2_100"
-        backbone_weights: str | None = "imagenet"
-        size: int = Field(default=320, ge=32, description="Training size (square).")
-        channels: int = Field(default=64, ge=2)
         fuse_stride: int = Field(default=2, ge=1)
         epochs: int = Field(default=20, ge=1)
         milestones: list[int] = Field(default_factory=lambda: [12, 16], description="Epochs where lr is multiplied by gamma.")
-        gamma: float = Field(default=0.1, gt=0)
         lr: float = Field(default=1.0, gt=0)
-        momentum: float = Field(default=0.9, ge=0)
-        weight_decay: float = Field(default=5e-4, ge=0)
-        batch_size: int = Field(default=8, ge=1)
         flip: bool = Field(default=True, description="Random horizontal flips (flipped views cached under their own keys).")
         level_weights: list[float] = Field(default_factory=lambda: [1.0, 0.1, 0.3, 0.5], description="Fused, then levels.")
         l1: float = Field(default=0.1, ge=0, description="Weight of |p − 0.5| next to (p − 0.5)².")
         sample_fraction: float = Field(default=0.5, gt=0, le=1, description="Random share of pixels in the loss.")
-        max_images: int | None = Field(default=None, ge=1, description="Use only the first N images (tests).")
-        seed: int = 0
-        threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
 
     def run(self) -> Path:
         cfg = self.config
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
         start = time.time()
-        items = list_images(cfg.images)[: cfg.max_images]
-        images = load_images(items, cfg.size)
-        log(f"a2s-stage1: {len(items)} images at {cfg.size}px loaded in {time.time() - start:.0f}s")
+        items, images, generator = start_run(cfg, self.name)
 
         prior = A2SStage1(
             checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,

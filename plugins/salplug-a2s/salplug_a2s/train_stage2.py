@@ -14,7 +14,6 @@ import hashlib
 import math
 import time
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -24,14 +23,13 @@ import salplug
 from salplug.io import read_map, to_uint8, write_map
 from salplug.weights import read_checkpoint
 
-from .common import BACKBONES, SHIPPED, resolve_checkpoint, up
-from .data import list_images, load_images
+from .common import SHIPPED, resolve_checkpoint, up
 from .losses import detector_loss, rectify
 from .pseudo_labels import refine
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
 from .stage2 import A2S
-from .train_stage1 import DEFAULT_IMAGES, log
+from .training import TrainingConfig, log, start_run
 
 
 def load_stage1(checkpoint: str) -> A2SStage1:
@@ -68,43 +66,25 @@ class A2STrainer(salplug.Trainer):
 
     name = "a2s"
 
-    class Config(salplug.ComponentConfig):
-        images: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGES), description="Unlabelled image folders.")
+    class Config(TrainingConfig):
         out: str = Field(default="/tmp/a2s/a2s.pt", description="Checkpoint to write (rewritten every epoch).")
         stage1_checkpoint: str = Field(default=SHIPPED, description="Stage-1 head for the pseudo labels.")
         labels_dir: str | None = Field(default="/tmp/a2s-labels", description="Pseudo-label cache (None: memory only).")
-        backbone: Literal[BACKBONES] = "mobilenetv2_100"
-        backbone_weights: str | None = "imagenet"
-        size: int = Field(default=320, ge=32, description="Training size (square).")
-        channels: int = Field(default=64, ge=2)
         epochs: int = Field(default=25, ge=1)
         milestones: list[int] = Field(default_factory=lambda: [15, 20], description="Epochs where lr is multiplied by gamma.")
-        gamma: float = Field(default=0.1, gt=0)
         lr: float = Field(default=0.005, gt=0, description="Decoder learning rate.")
         encoder_lr_mult: float = Field(default=0.1, ge=0, description="Encoder lr = lr × this.")
-        momentum: float = Field(default=0.9, ge=0)
-        weight_decay: float = Field(default=5e-4, ge=0)
-        batch_size: int = Field(default=8, ge=1)
         flip: bool = Field(default=True, description="Random horizontal flips (labels are rectified unflipped).")
         rectify_after: int = Field(default=2, ge=0, description="Rectify labels from the epoch after this one.")
         rectify_lambda: float = Field(default=0.4, ge=0, le=1, description="G ← λ·G + (1 − λ)·Y.")
         crf_gt_prob: float = Field(default=0.7, gt=0.5, lt=1)
         median_size: int = Field(default=7, ge=3)
-        max_images: int | None = Field(default=None, ge=1, description="Use only the first N images (tests).")
-        seed: int = 0
-        threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
 
     def run(self) -> Path:
         cfg = self.config
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
         start = time.time()
-        items = list_images(cfg.images)[: cfg.max_images]
+        items, images, generator = start_run(cfg, self.name)
         keys = [k for k, _ in items]
-        images = load_images(items, cfg.size)
-        log(f"a2s: {len(items)} images at {cfg.size}px loaded in {time.time() - start:.0f}s")
 
         stage1 = load_stage1(cfg.stage1_checkpoint)
         s1_path = resolve_checkpoint(cfg.stage1_checkpoint, STAGE1_FILE)
