@@ -8,6 +8,8 @@ is the training job of a trainable component, registered and configured the same
 
 from __future__ import annotations
 
+import json
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -176,9 +178,6 @@ class Trainer(Configurable):
 
     def command(self) -> str:
         """The ``salplug train`` command that runs this job again: for model cards."""
-        import json
-        import shlex
-
         words = ["salplug", "train", self.name]
         for key, value in self.config.model_dump(mode="json", exclude_defaults=True).items():
             text = value if isinstance(value, str) else json.dumps(value)

@@ -49,10 +49,11 @@ class FeatureCache:
         self.computed = 0
         """Images passed through the backbone so far (the rest came from the cache)."""
 
-    def _path(self, key: str, height: int, width: int) -> Path:
+    @staticmethod
+    def _path(folder: Path, key: str, height: int, width: int) -> Path:
         name = _SAFE.sub("_", key)
         tag = hashlib.sha256(key.encode()).hexdigest()[:8]
-        return Path(self.folder or ".") / f"{height}x{width}" / f"{name}-{tag}.pt"
+        return folder / f"{height}x{width}" / f"{name}-{tag}.pt"
 
     def _load(self, key: str, height: int, width: int) -> list[Tensor] | None:
         entry = (key, height, width)
@@ -60,7 +61,7 @@ class FeatureCache:
             return self.memory[entry]
         if self.folder is None:
             return None
-        path = self._path(key, height, width)
+        path = self._path(self.folder, key, height, width)
         if not path.is_file():
             return None
         features = torch.load(path, map_location="cpu", weights_only=True)
@@ -72,7 +73,7 @@ class FeatureCache:
         if self.memory is not None:
             self.memory[(key, height, width)] = features
         if self.folder is not None:
-            path = self._path(key, height, width)
+            path = self._path(self.folder, key, height, width)
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
             torch.save(features, partial)
