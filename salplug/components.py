@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError
@@ -63,6 +64,12 @@ class Component(Configurable, nn.Module):
 
     device_bound: ClassVar[str | None] = None
     """Set to ``"cpu"`` when the step only runs on the CPU; chains move data at its boundary."""
+
+    checkpoint_skip: ClassVar[tuple[str, ...]] = ()
+    """State keys (prefixes) `save_weights` leaves out: parts rebuilt from a weight tag on construction."""
+
+    checkpoint_dtype: ClassVar[torch.dtype | None] = None
+    """Store floating state in this dtype (e.g. ``torch.float16``); loading casts back to the module's."""
 
     def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
         super().__init__()

@@ -22,8 +22,33 @@ if TYPE_CHECKING:
 FORMAT = "salplug-checkpoint/1"
 
 
+def checkpoint_state(component: Component) -> dict[str, torch.Tensor]:
+    """The state a checkpoint stores: without `checkpoint_skip` prefixes, floats in `checkpoint_dtype`."""
+    dtype = component.checkpoint_dtype
+    return {
+        k: (v.detach().cpu().to(dtype) if dtype is not None and v.is_floating_point() else v.detach().cpu())
+        for k, v in component.state_dict().items()
+        if not k.startswith(component.checkpoint_skip)
+    }
+
+
+def restore_state(component: Component, state: Mapping[str, torch.Tensor], *, strict: bool = True) -> None:
+    """Load a `checkpoint_state` back: skipped parts keep their rebuilt values, dtypes follow the module."""
+    own = component.state_dict()
+    wanted = {k for k in own if not k.startswith(component.checkpoint_skip)}
+    missing, unexpected = sorted(wanted - set(state)), sorted(set(state) - wanted)
+    if strict and (missing or unexpected):
+        raise CheckpointError(
+            f"{component.kind} {component.name!r}: checkpoint state does not match the module "
+            f"(missing {len(missing)} keys, e.g. {missing[:3]}; unexpected {len(unexpected)}, e.g. {unexpected[:3]})"
+        )
+    merged = dict(own)
+    merged.update({k: v.to(own[k].dtype) for k, v in state.items() if k in own})
+    component.load_state_dict(merged, strict=strict)
+
+
 def save_component(component: Component, path: str | Path, card: Mapping[str, Any] | None = None) -> Path:
-    """Atomically write the component's `state_dict`, config and card to `path`."""
+    """Atomically write the component's `checkpoint_state`, config and card to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -32,7 +57,7 @@ def save_component(component: Component, path: str | Path, card: Mapping[str, An
         "name": component.name,
         "config": component.config.model_dump(mode="json"),
         "card": dict(card or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in component.state_dict().items()},
+        "state_dict": checkpoint_state(component),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -67,5 +92,5 @@ def load_component(component: Component, path: str | Path, *, strict: bool = Tru
             f"checkpoint {path}: expected weights of {component.kind} {component.name!r}, "
             f"got weights of {got[0]} {got[1]!r}"
         )
-    component.load_state_dict(payload["state_dict"], strict=strict)
+    restore_state(component, payload["state_dict"], strict=strict)
     return payload["card"]

@@ -8,7 +8,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import salplug
 from salplug.cli import main

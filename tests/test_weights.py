@@ -53,3 +53,43 @@ def test_foreign_or_broken_checkpoints_are_refused(tmp_path):
         Tiny().load_weights(tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="does not exist"):
         Tiny().load_weights(tmp_path / "missing.pt")
+
+
+class Partly(Tiny):
+    """A refiner whose `frozen` part comes from elsewhere (a weight tag) and whose state is stored in fp16."""
+
+    name = "partly"
+    checkpoint_skip = ("frozen.",)
+    checkpoint_dtype = torch.float16
+
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        self.frozen = nn.Linear(3, 3)
+
+
+def test_checkpoint_skips_rebuilt_parts_and_stores_the_declared_dtype(tmp_path):
+    trained = Partly()
+    with torch.no_grad():
+        trained.conv.weight.fill_(0.1)
+    path = trained.save_weights(tmp_path / "partly.pt")
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    assert set(stored) == {"conv.weight", "conv.bias"}
+    assert all(v.dtype == torch.float16 for v in stored.values())
+
+    fresh = Partly()
+    rebuilt = fresh.frozen.weight.clone()
+    fresh.load_weights(path)
+    assert fresh.conv.weight.dtype == torch.float32
+    torch.testing.assert_close(fresh.conv.weight, torch.full_like(fresh.conv.weight, 0.1), atol=1e-4, rtol=0)
+    assert torch.equal(fresh.frozen.weight, rebuilt), "a skipped part keeps the value it was built with"
+    assert set(fresh.state_dict()) >= {"frozen.weight", "conv.weight"}, "state_dict itself stays complete"
+
+
+def test_checkpoint_with_missing_keys_names_them(tmp_path):
+    path = Tiny().save_weights(tmp_path / "tiny.pt")
+    payload = torch.load(path, weights_only=True)
+    del payload["state_dict"]["conv.bias"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"missing 1 keys, e.g. \['conv.bias'\]"):
+        Tiny().load_weights(path)
+    Tiny().load_weights(path, strict=False)

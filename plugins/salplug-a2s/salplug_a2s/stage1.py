@@ -21,6 +21,7 @@ from salplug.components import ComponentConfig, PriorProvider
 from salplug.resize import resize
 
 from .common import BACKBONES, SHIPPED, architecture, conv_norm_relu, up
+from .pseudo_labels import refine
 
 SHIPPED_FILE = "a2s-stage1-mobilenetv2.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64, "fuse_stride": 2}
@@ -72,6 +73,7 @@ class A2SStage1(PriorProvider):
     """A2S stage 1: σ of the sign-corrected activation map of a frozen encoder + trained head."""
 
     name = "a2s-stage1"
+    checkpoint_skip = ("backbone.",)  # checkpoints hold the head only: the frozen encoder comes from its weight tag
 
     class Config(ComponentConfig):
         checkpoint: str | None = Field(
@@ -110,15 +112,6 @@ class A2SStage1(PriorProvider):
             self.card = self.load_weights(path)
         self.eval()
 
-    # checkpoints hold the head only: the frozen encoder is rebuilt from its weight tag
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
-        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("backbone.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        return self.head.load_state_dict(
-            {k.removeprefix("head."): v for k, v in state_dict.items()}, strict=strict, assign=assign
-        )
-
     def train(self, mode: bool = True):
         super().train(mode)
         self.backbone.eval()
@@ -142,7 +135,5 @@ class A2SStage1(PriorProvider):
         x = resize(image, self.arch["size"])
         prob = torch.sigmoid(up(self.activation(x), tuple(x.shape[-2:])))
         if self.config.output == "pseudo-label":
-            from .pseudo_labels import refine
-
             prob = refine(x, prob)
         return up(prob, (height, width)).clamp(0, 1)

@@ -85,6 +85,7 @@ class A2S(PriorProvider):
     """A2S stage 2: σ of a fine-tuned encoder + RAM decoder's logit map."""
 
     name = "a2s"
+    checkpoint_dtype = torch.float16  # every learned tensor in fp16 (about 7 MB with MobileNetV2)
 
     class Config(ComponentConfig):
         checkpoint: str | None = Field(
@@ -113,16 +114,6 @@ class A2S(PriorProvider):
         if path is not None:
             self.card = self.load_weights(path)
         self.eval()
-
-    # checkpoints store every learned tensor in fp16 (about 7 MB with MobileNetV2)
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
-        full = super().state_dict(*args, **kwargs)
-        return {k: (v.half() if v.is_floating_point() else v) for k, v in full.items()}
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        own = super().state_dict()
-        cast = {k: (v.to(own[k].dtype) if k in own else v) for k, v in state_dict.items()}
-        return super().load_state_dict(cast, strict=strict, assign=assign)
 
     def train(self, mode: bool = True):
         """Batch-norm statistics of the encoder stay frozen (CPU batches are too small to re-estimate them)."""

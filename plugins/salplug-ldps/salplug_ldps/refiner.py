@@ -30,6 +30,10 @@ class LDPS(Refiner):
     """LDPS (Chen et al., AAAI 2020): deep feature relations to the prior's foreground promote its map."""
 
     name = "ldps"
+    # The fixed encoder part (stem, blocks 0-2) is always the weight tag's ImageNet weights:
+    # checkpoints store the head and encoder blocks 3-6 only, in fp16.
+    checkpoint_skip = ("net.encoder.fixed.",)
+    checkpoint_dtype = torch.float16
 
     class Config(ComponentConfig):
         mode: Literal["checkpoint", "online"] = "checkpoint"
@@ -75,32 +79,6 @@ class LDPS(Refiner):
             path = shipped_checkpoint() if cfg.checkpoint == SHIPPED else Path(cfg.checkpoint)
             self.card = self.load_weights(path)
         self.eval()
-
-    # -- checkpoints: head and fine-tuned encoder blocks only, in fp16 -----------------------------
-    @staticmethod
-    def _stored(key: str) -> bool:
-        return not key.startswith("net.encoder.fixed.")
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
-        """Learned state only: head and encoder blocks 3-6, floating tensors in fp16.
-
-        The fixed encoder part (stem, blocks 0-2) always equals the weight tag's ImageNet
-        weights, so it is rebuilt from the tag instead of being stored.
-        """
-        full = super().state_dict(*args, **kwargs)
-        return {
-            k: (v.half() if v.is_floating_point() else v) for k, v in full.items() if self._stored(k)
-        }
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        own = super().state_dict()
-        wanted = {k for k in own if self._stored(k)}
-        missing, unexpected = sorted(wanted - set(state_dict)), sorted(set(state_dict) - wanted)
-        if strict and (missing or unexpected):
-            raise RuntimeError(f"ldps state: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
-        merged = dict(own)
-        merged.update({k: v.to(own[k].dtype) for k, v in state_dict.items() if k in own})
-        return super().load_state_dict(merged, strict=strict, assign=assign)
 
     # -- inference -----------------------------------------------------------------------------------
     def score(self, image: Tensor, prior: Tensor) -> Tensor:

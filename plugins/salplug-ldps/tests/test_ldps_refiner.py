@@ -5,6 +5,7 @@ import torch
 
 import salplug
 from salplug.errors import CheckpointError
+from salplug.weights import checkpoint_state
 from salplug_ldps import LDPS
 from salplug_ldps.refiner import shipped_checkpoint
 
@@ -58,7 +59,9 @@ def test_ldps_checkpoint_round_trip(tmp_path):
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     again = LDPS(**{**FAST, "checkpoint": str(path)})
     assert again.card == {"data": "synthetic"}
-    for key, value in again.state_dict().items():
+    restored = checkpoint_state(again)
+    assert restored.keys() == state.keys()
+    for key, value in restored.items():
         assert torch.equal(value, state[key]), key
     image, prior = torch.rand(2, 3, 33, 45), torch.rand(2, 1, 33, 45)
     twice = LDPS(**{**FAST, "checkpoint": str(path)})
