@@ -22,6 +22,20 @@ from .stage1 import A2SStage1
 from .training import TrainingConfig, log, start_run
 
 
+def train_step(
+    prior: A2SStage1, optim: torch.optim.Optimizer, levels: list[torch.Tensor], cfg: A2SStage1Trainer.Config,
+    generator: torch.Generator,
+) -> float:
+    """One SGD step of the head on a batch of cached encoder levels; returns the loss."""
+    fused, per_level = prior.decision(levels, cfg.size, cfg.size)
+    loss = activation_loss([fused, *per_level], cfg.level_weights, l1=cfg.l1, fraction=cfg.sample_fraction,
+                           generator=generator)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    return float(loss.detach())
+
+
 class A2SStage1Trainer(salplug.Trainer):
     """Stage 1 of A2S: SGD on the head only, lr 1, 20 epochs (paper defaults)."""
 
@@ -84,13 +98,7 @@ class A2SStage1Trainer(salplug.Trainer):
                 flips = torch.rand(len(index), generator=generator) < 0.5 if cfg.flip else torch.zeros(len(index), dtype=torch.bool)
                 levels = [torch.where(flips.view(-1, 1, 1, 1), fl[index], nf[index])
                           for nf, fl in zip(feats[False], feats[True] if cfg.flip else feats[False])]
-                fused, per_level = prior.decision(levels, cfg.size, cfg.size)
-                loss = activation_loss([fused, *per_level], cfg.level_weights, l1=cfg.l1,
-                                       fraction=cfg.sample_fraction, generator=generator)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                value = float(loss.detach())
+                value = train_step(prior, optim, levels, cfg, generator)
                 if not math.isfinite(value):
                     raise RuntimeError(f"a2s-stage1: epoch {epoch + 1}: loss is {value}")
                 total, count = total + value * len(index), count + len(index)

@@ -61,6 +61,16 @@ def pseudo_labels(
     return torch.stack(out)
 
 
+def train_step(model: A2S, optim: torch.optim.Optimizer, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """One SGD step on a batch (images, pseudo labels at the working size): the loss and the logits."""
+    logits = up(model.logits(x), tuple(labels.shape[-2:]))
+    loss = detector_loss(logits, labels)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    return float(loss.detach()), logits
+
+
 class A2STrainer(salplug.Trainer):
     """Stage 2 of A2S. Defaults are the paper's (25 epochs, lr 0.005, decay at 15 and 20, 320 px)."""
 
@@ -129,12 +139,7 @@ class A2STrainer(salplug.Trainer):
                 fl = flips.view(-1, 1, 1, 1)
                 x = torch.where(fl, x.flip(-1), x)
                 g_view = torch.where(fl, g.flip(-1), g)
-                logits = up(model.logits(x), (cfg.size, cfg.size))
-                loss = detector_loss(logits, g_view)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                value = float(loss.detach())
+                value, logits = train_step(model, optim, x, g_view)
                 if not math.isfinite(value):
                     raise RuntimeError(f"a2s: epoch {epoch + 1}: loss is {value}")
                 total, count = total + value * len(index), count + len(index)

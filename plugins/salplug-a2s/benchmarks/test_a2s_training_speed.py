@@ -1,0 +1,77 @@
+"""A2S training throughput (A2S issue): samples per second of one SGD step, CPU and, where present, CUDA.
+
+Stage 1 trains only its head on cached frozen features, so its step starts from encoder
+levels; stage 2 fine-tunes the whole detector on images and pseudo labels. Both use the
+trainers' own `train_step` at the paper's batch of 8 and 320×320.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from salplug.samples import sample_batch
+from salplug_a2s import A2S, A2SStage1
+from salplug_a2s.train_stage1 import A2SStage1Trainer
+from salplug_a2s.train_stage1 import train_step as stage1_step
+from salplug_a2s.train_stage2 import train_step as stage2_step
+
+DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+BATCH, SIZE = 8, 320
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _report(benchmark, label: str) -> None:
+    rate = BATCH / benchmark.stats.stats.min
+    benchmark.extra_info["samples_per_s"] = round(rate, 2)
+    print(f"\n{label}: {rate:.1f} samples/s ({1000 / rate:.0f} ms/sample)")
+
+
+@pytest.mark.benchmark(group="a2s-training")
+@pytest.mark.parametrize("fuse_stride", [4, 2])
+@pytest.mark.parametrize("device", DEVICES)
+def test_stage1_head_step(benchmark, device, fuse_stride):
+    cfg = A2SStage1Trainer.Config(size=SIZE, fuse_stride=fuse_stride)
+    prior = A2SStage1(checkpoint=None, size=SIZE, fuse_stride=fuse_stride).to(device)
+    with torch.no_grad():
+        levels = [level.detach() for level in prior.backbone(sample_batch(SIZE, BATCH).to(device))]
+    prior.train()
+    optim = torch.optim.SGD(prior.head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def run():
+        value = stage1_step(prior, optim, levels, cfg, generator)
+        _sync(device)
+        return value
+
+    loss = benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    assert math.isfinite(loss) and loss >= 0
+    _report(benchmark, f"a2s stage-1 head step, batch {BATCH} at {SIZE}, fuse stride {fuse_stride}, {device}")
+
+
+@pytest.mark.benchmark(group="a2s-training")
+@pytest.mark.parametrize("device", DEVICES)
+def test_stage2_detector_step(benchmark, device):
+    model = A2S(checkpoint=None, size=SIZE).to(device)
+    model.train()
+    images = sample_batch(SIZE, BATCH).to(device)
+    with torch.no_grad():
+        labels = (images.mean(dim=1, keepdim=True) > 0.5).float()
+    groups = [{"params": list(model.decoder.parameters()), "lr": 0.005},
+              {"params": list(model.backbone.parameters()), "lr": 0.0005}]
+    optim = torch.optim.SGD(groups, momentum=0.9, weight_decay=5e-4)
+
+    def run():
+        value, _ = stage2_step(model, optim, images, labels)
+        _sync(device)
+        return value
+
+    loss = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    assert math.isfinite(loss) and loss >= 0
+    _report(benchmark, f"a2s stage-2 detector step, batch {BATCH} at {SIZE}, {device}")
