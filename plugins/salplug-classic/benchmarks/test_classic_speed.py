@@ -1,0 +1,28 @@
+"""Classical prior speed (priors issue): a batch of 8 sample photos at 320×320 per prior, CPU.
+
+Figures are images per second from the best of the rounds, in ``benchmark.extra_info``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import salplug
+from salplug.samples import sample_batch
+
+PRIORS = ("spectral-residual", "frequency-tuned", "mbd", "mbd-plus")
+BATCH = 8
+
+
+@pytest.mark.benchmark(group="classic-priors")
+@pytest.mark.parametrize("name", PRIORS)
+def test_classic_prior_batch8_320(benchmark, name):
+    images = sample_batch(320, BATCH)
+    prior = salplug.build("prior", name)
+    with torch.inference_mode():
+        out = benchmark.pedantic(prior, args=(images,), rounds=5, warmup_rounds=1)
+    assert out.shape == (BATCH, 1, 320, 320) and torch.isfinite(out).all()
+    rate = BATCH / benchmark.stats.stats.min
+    benchmark.extra_info["img_per_s"] = round(rate, 2)
+    print(f"\n{name} {BATCH}×320×320, cpu: {rate:.1f} img/s ({1000 / rate:.1f} ms/image)")
