@@ -5,6 +5,8 @@ The three deepest levels of a frozen ImageNet encoder each pass an adapter (3×3
 `fuse_stride`, concatenated and fused by another adapter + SE block into F. The activation
 map is M = Σ_c (F − mean over pixels of F): each pixel's decision value. Where more than
 half the pixels are positive the map is inverted (the larger region is background).
+By default the prior returns stage 1's product, the pseudo label σ(M) → DenseCRF → 7×7
+median that stage 2 trains on; `output: activation` returns σ(M) alone.
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ class A2SStage1(PriorProvider):
             default=None, ge=1, description="Stride at which levels are fused (None: checkpoint's, else 2 as in the paper)."
         )
         output: Literal["activation", "pseudo-label"] = Field(
-            default="activation",
-            description="'activation': σ(M); 'pseudo-label': σ(M) -> DenseCRF -> 7×7 median (the stage-2 labels).",
+            default="pseudo-label",
+            description="'pseudo-label': σ(M) -> DenseCRF -> 7×7 median, stage 1's product (the stage-2 labels); "
+            "'activation': σ(M) alone.",
         )
         seed: int = Field(default=0, description="Seed of the random head initialisation.")
 
