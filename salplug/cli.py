@@ -22,7 +22,7 @@ import yaml
 from . import __version__
 from .chain import Chain
 from .components import KINDS
-from .datasets import SODDataset
+from .datasets import HALVES, SODDataset
 from .errors import SalplugError
 from .evaluation import score_chain, score_folder
 from .factory import get_component, list_components
@@ -227,6 +227,12 @@ def _train(args: argparse.Namespace) -> int:
 def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, metavar="DIR", help="DIR/images, DIR/masks, DIR/priors/<name>")
     parser.add_argument(
+        "--half",
+        choices=HALVES,
+        help="score one fixed half of the images: even or odd index in sorted name order (held-out evaluation "
+        "of methods trained on the other half)",
+    )
+    parser.add_argument(
         "--maps", nargs="+", default=[], metavar="NAME=FOLDER", help="score folders of maps, one per method"
     )
     parser.add_argument(
@@ -256,7 +262,7 @@ def _maps_argument(text: str) -> tuple[str, Path]:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    dataset = SODDataset(args.dataset)
+    dataset = SODDataset(args.dataset, half=args.half)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     priors = dataset.prior_names() if args.priors == ["all"] else args.priors
     if not (args.maps or priors or args.chain):

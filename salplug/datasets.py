@@ -6,6 +6,7 @@ files with one stem) instead of silently scoring a different set of images.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,17 +34,37 @@ def index_folder(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
     return files, clashes
 
 
+HALVES = ("even", "odd")
+
+
+def half_of(stems: Iterable[str], half: str | None) -> list[str]:
+    """Sorted stems, or one fixed half of them: ``even`` = indices 0, 2, 4, …, ``odd`` = 1, 3, 5, ….
+
+    The one split rule of the project: methods that train on masks train on one half and
+    are scored on the other (`salplug eval --half`), so no figure comes from training images.
+    """
+    ordered = sorted(stems)
+    if half is None:
+        return ordered
+    if half not in HALVES:
+        raise DatasetError(f"half: expected one of {', '.join(HALVES)} or none, got {half!r}")
+    return ordered[HALVES.index(half) :: 2]
+
+
 @dataclass
 class SODDataset:
     """Images and masks of one benchmark split, with the prior folders beside them."""
 
     root: Path
+    half: str | None = None
+    """Score only this half of the paired stems (see `half_of`); None: all."""
     images: dict[str, Path] = field(init=False)
     masks: dict[str, Path] = field(init=False)
     problems: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        half_of([], self.half)
         for sub in ("images", "masks"):
             if not (self.root / sub).is_dir():
                 raise DatasetError(
@@ -60,8 +81,8 @@ class SODDataset:
 
     @property
     def keys(self) -> list[str]:
-        """Stems that have both an image and a mask."""
-        return sorted(self.images.keys() & self.masks.keys())
+        """Stems that have both an image and a mask (of the chosen half, if any)."""
+        return half_of(self.images.keys() & self.masks.keys(), self.half)
 
     def prior_names(self) -> list[str]:
         folder = self.root / "priors"

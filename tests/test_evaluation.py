@@ -11,7 +11,7 @@ import pytest
 
 import salplug
 from salplug.cli import main
-from salplug.datasets import DatasetError, SODDataset
+from salplug.datasets import DatasetError, SODDataset, half_of
 from salplug.evaluation import score_chain, score_folder
 from salplug.components import Refiner
 from tests.shared_data import sod_dev
@@ -162,3 +162,19 @@ def test_salplug_eval_reproduces_the_data_readme_on_sod_dev(tmp_path, capsys):
         assert round(methods[prior]["scores"]["mae"], 4) == mae
         assert round(methods[prior]["scores"]["adp_f"], 4) == adaptive_f
     assert "amulet" in capsys.readouterr().out
+
+
+def test_half_of_is_a_fixed_alternating_split():
+    stems = ["d", "a", "c", "b", "e"]
+    assert half_of(stems, "even") == ["a", "c", "e"]
+    assert half_of(stems, "odd") == ["b", "d"]
+    assert half_of(stems, None) == ["a", "b", "c", "d", "e"]
+    with pytest.raises(DatasetError, match="half: expected one of even, odd or none, got 'first'"):
+        half_of(stems, "first")
+
+
+def test_cli_eval_half_scores_only_that_half(dataset, capsys):
+    assert SODDataset(dataset, half="odd").keys == ["b"]
+    assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--half", "odd", "--no-progress"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("p "))
+    assert row.split()[1] == "1", row
