@@ -1,0 +1,126 @@
+"""The ``lps`` refiner: embeds pixels once, then promotes the prior map by distances to its region anchors."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from salplug.components import ComponentConfig, Refiner
+from salplug.errors import CheckpointError
+from salplug.resize import resize
+from salplug.weights import read_checkpoint
+
+from .model import LPSNet
+
+SHIPPED = "shipped"
+SHIPPED_FILE = "lps-mobilenetv2.pt"
+BACKBONES = ("mobilenetv2_100", "vgg16", "tf_efficientnet_lite0", "resnet50")
+DEFAULTS: dict[str, Any] = {
+    "backbone": "mobilenetv2_100",
+    "size": 256,
+    "stride": 4,
+    "channels": 64,
+    "dim": 64,
+    "region": "conv",
+}
+"""Architecture fields: a field left at None takes the checkpoint's value, else this default."""
+SHAPED = ("backbone", "stride", "channels", "dim", "region")
+"""The fields that shape weights: a checkpoint only loads into the same values (size may change)."""
+
+
+def shipped_checkpoint() -> Path:
+    """Path of the checkpoint installed with the package (it may not exist yet)."""
+    return Path(str(resources.files("salplug_lps") / "checkpoints" / SHIPPED_FILE))
+
+
+def checkpoint_path(value: str | None) -> Path | None:
+    """The file a `checkpoint` field names; a missing shipped file is an error that says what to do."""
+    if value is None:
+        return None
+    if value != SHIPPED:
+        return Path(value)
+    path = shipped_checkpoint()
+    if not path.is_file():
+        raise CheckpointError(
+            f"refiner 'lps': expected a shipped checkpoint at {path}, got none installed; "
+            "train one (salplug train lps) and pass checkpoint: PATH, or checkpoint: null for an untrained net"
+        )
+    return path
+
+
+def architecture(config: Any, path: Path | None) -> dict[str, Any]:
+    """Effective architecture: explicit config values, else the checkpoint's, else `DEFAULTS`."""
+    stored = {} if path is None else read_checkpoint(path).get("config", {})
+    chosen = {}
+    for field, default in DEFAULTS.items():
+        given, trained = getattr(config, field), stored.get(field)
+        if field in SHAPED and None not in (given, trained) and given != trained:
+            raise CheckpointError(
+                f"refiner 'lps': checkpoint {path} holds a network with {field}={trained!r}, got {field}={given!r}; "
+                f"leave {field} unset to follow the checkpoint"
+            )
+        chosen[field] = next(value for value in (given, trained, default) if value is not None)
+    return chosen
+
+
+class LPS(Refiner):
+    """LPS (Zeng et al., CVPR 2018): p(fg | x) from pixel-to-anchor distances, anchors from the prior's regions."""
+
+    name = "lps"
+    # every learned tensor (backbone included: training may fine-tune it) stored in fp16
+    checkpoint_dtype = torch.float16
+
+    class Config(ComponentConfig):
+        checkpoint: str | None = Field(
+            default=SHIPPED,
+            description="Weights: 'shipped' (salplug_lps/checkpoints/lps-mobilenetv2.pt), a path, or None (untrained).",
+        )
+        iterations: int = Field(default=1, ge=1, description="Test-time iterations T; 1 returns the first map Z(0).")
+        backbone: Literal[BACKBONES] | None = Field(
+            default=None, description="Backbone (None: the checkpoint's, else mobilenetv2_100; the paper's is vgg16)."
+        )
+        backbone_weights: str | None = Field(
+            default="imagenet", description="Backbone weight tag before the checkpoint loads (None: random, for tests)."
+        )
+        size: int | None = Field(
+            default=None, ge=32, multiple_of=32,
+            description="Working size: image and prior resized to size×size, the map resized back (None: checkpoint's, else 256).",
+        )
+        stride: Literal[1, 2, 4] | None = Field(
+            default=None, description="Embedding grid stride (None: checkpoint's, else 4; the paper's is 1)."
+        )
+        channels: int | None = Field(default=None, ge=1, description="C, channels per level after sub-pixel upsampling (None: checkpoint's, else 64).")
+        dim: int | None = Field(default=None, ge=1, description="D, embedding dimension (None: checkpoint's, else 64; the paper's is 512).")
+        region: Literal["conv", "fc"] | None = Field(
+            default=None, description="Region embedding: conv layers then average, or average then FC (None: checkpoint's, else conv)."
+        )
+        seed: int = Field(default=0, description="Seed of the random initialisation of the untrained layers.")
+
+    def __init__(self, config=None, **options: Any):
+        super().__init__(config, **options)
+        cfg = self.config
+        path = checkpoint_path(cfg.checkpoint)
+        self.arch = architecture(cfg, path)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.net = LPSNet(
+                self.arch["backbone"], cfg.backbone_weights, self.arch["channels"], self.arch["dim"],
+                self.arch["region"], self.arch["stride"],
+            )
+        self.card: dict[str, Any] = {}
+        if path is not None:
+            self.card = self.load_weights(path)
+        self.eval()
+
+    def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        height, width = image.shape[-2:]
+        small = resize(image, self.arch["size"]).clamp(0, 1)
+        prior = resize(saliency.float(), self.arch["size"]).clamp(0, 1)
+        out = self.net.refine(small, prior, self.config.iterations)
+        out = resize(out, (height, width))
+        return torch.nan_to_num(out.float(), nan=0.5).clamp(0, 1)
