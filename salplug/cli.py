@@ -30,6 +30,7 @@ from .plugins import PluginInfo, get_host
 from .reports import format_table, plot_curves, write_csv, write_json
 from .runner import run_chain_on_files
 from .schema import chain_schema
+from .spec import load_spec, with_settings
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
 
@@ -134,10 +135,34 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
     parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_chain_settings(parser)
 
 
-def _chain_on_device(spec: str, device: str | None) -> Chain:
-    chain = Chain.from_spec(spec)
+def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="STEP.FIELD=VALUE",
+        help="override one step's config field (VALUE is read as YAML), e.g. lps.checkpoint=/tmp/lps.pt",
+    )
+
+
+def _settings(pairs: list[str], usage: str) -> dict:
+    """``KEY=VALUE`` strings as a mapping, each value read as YAML (3, 0.1, [a, b], null)."""
+    options: dict = {}
+    for setting in pairs:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            raise CommandError(f"expected --set {usage}, got {setting!r}")
+        options[key] = yaml.safe_load(value) if value else ""
+    return options
+
+
+def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chain:
+    chain = Chain.from_spec(with_settings(load_spec(spec), _settings(settings, "STEP.FIELD=VALUE")))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         return chain.to(torch.device(device))
@@ -146,7 +171,7 @@ def _chain_on_device(spec: str, device: str | None) -> Chain:
 
 
 def _run(args: argparse.Namespace) -> int:
-    chain = _chain_on_device(args.chain, args.device)
+    chain = _chain_on_device(args.chain, args.device, args.settings)
     report = run_chain_on_files(
         chain,
         args.inputs,
@@ -197,11 +222,7 @@ def _train_options(args: argparse.Namespace) -> dict:
         if not isinstance(loaded, dict):
             raise CommandError(f"train: expected {args.config} to hold a mapping of fields, got {type(loaded).__name__}")
         options.update(loaded)
-    for setting in args.settings:
-        field, sep, value = setting.partition("=")
-        if not sep or not field:
-            raise CommandError(f"train: expected --set FIELD=VALUE, got {setting!r}")
-        options[field] = yaml.safe_load(value) if value else ""
+    options.update(_settings(args.settings, "FIELD=VALUE"))
     return options
 
 
@@ -252,6 +273,7 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-maps", metavar="DIR", help="with --chain, write its maps to DIR/<prior or name>/")
     parser.add_argument("--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_chain_settings(parser)
 
 
 def _maps_argument(text: str) -> tuple[str, Path]:
@@ -273,7 +295,7 @@ def _eval(args: argparse.Namespace) -> int:
         for name, folder in map(_maps_argument, args.maps)
     ]
     if args.chain:
-        chain = _chain_on_device(args.chain, args.device)
+        chain = _chain_on_device(args.chain, args.device, args.settings)
         results += score_chain(
             dataset,
             chain,

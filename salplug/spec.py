@@ -88,3 +88,18 @@ def dump_spec(spec: ChainSpec, path: str | Path | None = None) -> str:
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
+
+
+def with_settings(spec: ChainSpec, settings: dict[str, Any]) -> ChainSpec:
+    """A copy of `spec` with ``{"step.field": value}`` written into those steps' configs.
+
+    Lets a command line point one step at another checkpoint or option without a new
+    spec file; the components validate the values when the chain is built.
+    """
+    steps = {step.name: step.model_copy(deep=True) for step in spec.steps}
+    for key, value in settings.items():
+        name, sep, field = key.partition(".")
+        if not sep or not field or name not in steps:
+            raise ChainError(f"setting {key!r}: expected STEP.FIELD with STEP one of {', '.join(steps)}")
+        steps[name].config[field] = value
+    return spec.model_copy(update={"steps": list(steps.values())})

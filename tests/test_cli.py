@@ -211,3 +211,20 @@ def test_plugins_shows_failed_and_disabled_plugins(monkeypatch, capsys):
     finally:
         monkeypatch.undo()
         salplug.reload_plugins()
+
+
+def test_run_set_overrides_a_step_field_and_names_bad_settings(tmp_path, images, capsys):
+    spec = str(_spec(tmp_path))
+    plain, wide = tmp_path / "plain", tmp_path / "wide"
+    assert main(["run", "--chain", spec, str(images), "-o", str(plain), "--no-progress"]) == 0
+    assert main(["run", "--chain", spec, str(images), "-o", str(wide), "--no-progress", "--set", "smooth.size=9"]) == 0
+    a = cv2.imread(str(plain / "im0.png"), cv2.IMREAD_UNCHANGED)
+    b = cv2.imread(str(wide / "im0.png"), cv2.IMREAD_UNCHANGED)
+    assert not np.array_equal(a, b), "a wider median must change the centre prior's 10×14 map"
+    capsys.readouterr()
+
+    assert main(["run", "--chain", spec, str(images), "-o", str(wide), "--set", "blur.size=3"]) == 2
+    assert "expected STEP.FIELD with STEP one of center, smooth" in capsys.readouterr().err
+    assert main(["run", "--chain", spec, str(images), "-o", str(wide), "--set", "smooth.size=4"]) == 2
+    err = capsys.readouterr().err
+    assert "smooth" in err and "size" in err and "odd" in err
