@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import salplug
-
+from salplug.benchmarking import measure
 from salplug.samples import sample_batch
 
 BATCH = 16
@@ -26,16 +26,6 @@ if torch.cuda.is_available():
 def test_backbone_forward(benchmark, name, size, device, options):
     backbone = salplug.build("backbone", name, **options).to(device).eval()
     images = sample_batch(size, BATCH).to(device)
-
-    def run():
-        features = backbone(images)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return features
-
-    with torch.inference_mode():
-        features = benchmark.pedantic(run, rounds=5 if device == "cpu" else 20, warmup_rounds=1)
+    features = measure(benchmark, lambda: backbone(images), count=BATCH, device=device,
+                       label=f"{name} {size}×{size} {options or 'fp32'}", rounds=5 if device == "cpu" else 20)
     assert features[-1].shape[-1] == size // 32
-    rate = BATCH / benchmark.stats.stats.min
-    benchmark.extra_info["img_per_s"] = round(rate, 1)
-    print(f"\n{name} {size}×{size} {device} {options or 'fp32'}: {rate:.1f} img/s")

@@ -138,15 +138,16 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     _add_chain_settings(parser)
 
 
+def _add_settings(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` option of `run`, `eval` and `train`."""
+    parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar=metavar, help=help)
+
+
 def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set",
-        dest="settings",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="STEP.FIELD=VALUE",
-        help="override one step's config field (VALUE is read as YAML), e.g. lps.checkpoint=/tmp/lps.pt",
+    _add_settings(
+        parser,
+        "STEP.FIELD=VALUE",
+        "override one step's config field (VALUE is read as YAML), e.g. lps.checkpoint=/tmp/lps.pt",
     )
 
 
@@ -203,15 +204,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", metavar="NAME", help="a registered trainer; all trainers when left out")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON mapping of the trainer's config fields")
-    parser.add_argument(
-        "--set",
-        dest="settings",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config",
-    )
+    _add_settings(parser, "FIELD=VALUE", "set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config")
     parser.add_argument("--show", action="store_true", help="print the trainer's fields and defaults, train nothing")
 
 

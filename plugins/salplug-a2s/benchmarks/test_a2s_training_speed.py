@@ -12,25 +12,14 @@ import math
 import pytest
 import torch
 
+from salplug.benchmarking import DEVICES, measure
 from salplug.samples import sample_batch
 from salplug_a2s import A2S, A2SStage1
 from salplug_a2s.train_stage1 import A2SStage1Trainer
 from salplug_a2s.train_stage1 import train_step as stage1_step
 from salplug_a2s.train_stage2 import train_step as stage2_step
 
-DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 BATCH, SIZE = 8, 320
-
-
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _report(benchmark, label: str) -> None:
-    rate = BATCH / benchmark.stats.stats.min
-    benchmark.extra_info["samples_per_s"] = round(rate, 2)
-    print(f"\n{label}: {rate:.1f} samples/s ({1000 / rate:.0f} ms/sample)")
 
 
 @pytest.mark.benchmark(group="a2s-training")
@@ -45,14 +34,10 @@ def test_stage1_head_step(benchmark, device, fuse_stride):
     optim = torch.optim.SGD(prior.head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     generator = torch.Generator(device=device).manual_seed(0)
 
-    def run():
-        value = stage1_step(prior, optim, levels, cfg, generator)
-        _sync(device)
-        return value
-
-    loss = benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    loss = measure(benchmark, lambda: stage1_step(prior, optim, levels, cfg, generator), count=BATCH, device=device,
+                   label=f"a2s stage-1 head step, batch {BATCH} at {SIZE}, fuse stride {fuse_stride}", rounds=5,
+                   unit="sample", inference=False)
     assert math.isfinite(loss) and loss >= 0
-    _report(benchmark, f"a2s stage-1 head step, batch {BATCH} at {SIZE}, fuse stride {fuse_stride}, {device}")
 
 
 @pytest.mark.benchmark(group="a2s-training")
@@ -67,11 +52,6 @@ def test_stage2_detector_step(benchmark, device):
               {"params": list(model.backbone.parameters()), "lr": 0.0005}]
     optim = torch.optim.SGD(groups, momentum=0.9, weight_decay=5e-4)
 
-    def run():
-        value, _ = stage2_step(model, optim, images, labels)
-        _sync(device)
-        return value
-
-    loss = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    loss, _ = measure(benchmark, lambda: stage2_step(model, optim, images, labels), count=BATCH, device=device,
+                      label=f"a2s stage-2 detector step, batch {BATCH} at {SIZE}", unit="sample", inference=False)
     assert math.isfinite(loss) and loss >= 0
-    _report(benchmark, f"a2s stage-2 detector step, batch {BATCH} at {SIZE}, {device}")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import salplug
+from salplug.benchmarking import measure
 from salplug.samples import sample_batch
 
 PRIORS = ("spectral-residual", "frequency-tuned", "mbd", "mbd-plus")
@@ -20,9 +21,5 @@ BATCH = 8
 def test_classic_prior_batch8_320(benchmark, name):
     images = sample_batch(320, BATCH)
     prior = salplug.build("prior", name)
-    with torch.inference_mode():
-        out = benchmark.pedantic(prior, args=(images,), rounds=5, warmup_rounds=1)
+    out = measure(benchmark, lambda: prior(images), count=BATCH, label=f"{name} {BATCH}×320×320", rounds=5)
     assert out.shape == (BATCH, 1, 320, 320) and torch.isfinite(out).all()
-    rate = BATCH / benchmark.stats.stats.min
-    benchmark.extra_info["img_per_s"] = round(rate, 2)
-    print(f"\n{name} {BATCH}×320×320, cpu: {rate:.1f} img/s ({1000 / rate:.1f} ms/image)")

@@ -10,28 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from salplug.benchmarking import DEVICES, measure
 from salplug.samples import sample_batch
 from salplug_gdsal import GradientDescentSaliency
 
-DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 BATCH = 4
-
-
-def _timed(benchmark, device, fn):
-    def run():
-        out = fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return out
-
-    with torch.inference_mode():
-        return benchmark.pedantic(run, rounds=3, warmup_rounds=1)
-
-
-def _report(benchmark, label: str) -> None:
-    rate = BATCH / benchmark.stats.stats.min
-    benchmark.extra_info["img_per_s"] = round(rate, 2)
-    print(f"\n{label}: {rate:.2f} img/s ({1000 / rate:.0f} ms/image)")
 
 
 @pytest.mark.benchmark(group="gdsal")
@@ -39,9 +22,8 @@ def _report(benchmark, label: str) -> None:
 def test_gdsal_full_batch4_320(benchmark, device):
     images = sample_batch(320, BATCH).to(device)
     prior = GradientDescentSaliency().to(device)
-    out = _timed(benchmark, device, lambda: prior(images))
+    out = measure(benchmark, lambda: prior(images), count=BATCH, device=device, label=f"gdsal (defaults) {BATCH}×320×320")
     assert out.shape == (BATCH, 1, 320, 320) and torch.isfinite(out).all()
-    _report(benchmark, f"gdsal (defaults) {BATCH}×320×320, {device}")
 
 
 @pytest.mark.benchmark(group="gdsal")
@@ -49,6 +31,6 @@ def test_gdsal_full_batch4_320(benchmark, device):
 def test_gdsal_descent_only_batch4_320(benchmark, device):
     images = sample_batch(320, BATCH).to(device)
     prior = GradientDescentSaliency().to(device)
-    out = _timed(benchmark, device, lambda: prior.raw_maps(images))
+    out = measure(benchmark, lambda: prior.raw_maps(images), count=BATCH, device=device,
+                  label=f"gdsal descent only (T steps) {BATCH}×320×320")
     assert out.shape == (BATCH, 320, 320) and torch.isfinite(out).all()
-    _report(benchmark, f"gdsal descent only (T steps) {BATCH}×320×320, {device}")

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 import salplug
+from salplug.benchmarking import DEVICES, measure
 from salplug.samples import sample_batch
 from salplug_lps import LPS
 from salplug_lps.refiner import shipped_checkpoint
-
-DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
 @pytest.mark.benchmark(group="lps")
@@ -24,19 +23,7 @@ def test_lps_refine_batch16_256(benchmark, device, iterations):
     maps = salplug.build("prior", "center")(images).to(device)
     checkpoint = "shipped" if shipped_checkpoint().exists() else None
     refiner = LPS(checkpoint=checkpoint, iterations=iterations).to(device)
-
-    def run():
-        out = refiner(images, maps)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return out
-
-    with torch.inference_mode():
-        out = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    out = measure(benchmark, lambda: refiner(images, maps), count=16, device=device,
+                  label=f"lps T={iterations} 16×256×256")
     assert out.shape == maps.shape and torch.isfinite(out).all()
-    rate = 16 / benchmark.stats.stats.min
-    benchmark.extra_info["img_per_s"] = round(rate, 2)
-    benchmark.extra_info["device"] = device
-    benchmark.extra_info["iterations"] = iterations
     benchmark.extra_info["checkpoint"] = checkpoint or "none (untrained: speed only)"
-    print(f"\nlps T={iterations} 16×256×256, {device}: {rate:.1f} img/s ({1000 / rate:.1f} ms/image)")
