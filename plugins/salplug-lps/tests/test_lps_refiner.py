@@ -109,3 +109,9 @@ def test_lps_chain_specs_name_one_lps_step(name, iterations):
     refiners = [step for step in spec.steps if step.kind == "refiner"]
     assert [step.component for step in refiners] == ["lps"]
     assert LPS.make_config(refiners[0].config).iterations == iterations
+
+
+@pytest.mark.parametrize(("name", "order"), [("lps-ldps.yaml", ["lps", "ldps"]), ("ldps-lps.yaml", ["ldps", "lps"])])
+def test_lps_mixed_chain_specs_put_the_refiners_in_order(name, order):
+    spec = salplug.load_spec(Path(__file__).parents[1] / "chains" / name)
+    assert [step.component for step in spec.steps if step.kind == "refiner"] == order
