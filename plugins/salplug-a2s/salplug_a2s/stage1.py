@@ -104,6 +104,7 @@ class A2SStage1(PriorProvider):
         super().__init__(config, **options)
         cfg = self.config
         self.arch, path = architecture(cfg, DEFAULTS, SHIPPED_FILE)
+        self.config = cfg = cfg.model_copy(update=self.arch)  # saved checkpoints record the network they hold
         self.backbone = salplug.build(
             "backbone", self.arch["backbone"], weights=cfg.backbone_weights, frozen=True, out_indices=DEEPEST
         )

@@ -106,6 +106,7 @@ class A2S(PriorProvider):
         super().__init__(config, **options)
         cfg = self.config
         self.arch, path = architecture(cfg, DEFAULTS, SHIPPED_FILE)
+        self.config = cfg = cfg.model_copy(update=self.arch)  # saved checkpoints record the network they hold
         self.backbone = salplug.build("backbone", self.arch["backbone"], weights=cfg.backbone_weights, frozen=False)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)

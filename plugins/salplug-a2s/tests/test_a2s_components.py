@@ -64,3 +64,11 @@ def test_a2s_stage1_output_obeys_the_sign_rule():
     with torch.no_grad():
         theta = prior.activation(image)
     assert ((theta > 0).float().mean(dim=(1, 2, 3)) <= 0.5).all()
+
+
+def test_a2s_stage1_resaved_from_the_shipped_file_keeps_its_architecture(tmp_path):
+    shipped = A2SStage1(backbone_weights=None)
+    assert shipped.arch["fuse_stride"] == 4, "the shipped head was trained at fuse stride 4, not the default 2"
+    path = shipped.save_weights(tmp_path / "again.pt")
+    again = A2SStage1(checkpoint=str(path), backbone_weights=None)
+    assert again.arch == shipped.arch

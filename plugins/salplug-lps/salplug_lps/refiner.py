@@ -106,6 +106,7 @@ class LPS(Refiner):
         cfg = self.config
         path = checkpoint_path(cfg.checkpoint)
         self.arch = architecture(cfg, path)
+        self.config = cfg = cfg.model_copy(update=self.arch)  # saved checkpoints record the network they hold
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.net = LPSNet(

@@ -92,15 +92,20 @@ def test_lps_checkpoint_round_trip(tmp_path):
         LPS(checkpoint=str(path), backbone_weights=None, dim=4)  # explicit architecture that does not match
 
 
-def test_lps_shipped_checkpoint_is_documented_or_missing_with_a_clear_error():
+def test_lps_shipped_checkpoint_is_small_documented_and_loads():
     path = shipped_checkpoint()
-    if not path.exists():
-        with pytest.raises(CheckpointError, match="salplug train lps"):
-            LPS(backbone_weights=None)
-        return
     payload = torch.load(path, weights_only=True)
     assert path.stat().st_size < 16 * 2**20
-    assert payload["name"] == "lps" and {"command", "data", "training"} <= payload["card"].keys()
+    assert payload["name"] == "lps" and {"command", "data", "training", "figures"} <= payload["card"].keys()
+    assert payload["card"]["data"]["split"] == "all"
+    refiner = LPS(backbone_weights=None)
+    assert refiner.arch["dim"] == payload["config"]["dim"]
+
+
+def test_lps_missing_shipped_checkpoint_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr("salplug_lps.refiner.shipped_checkpoint", lambda: tmp_path / "absent.pt")
+    with pytest.raises(CheckpointError, match="salplug train lps"):
+        LPS(backbone_weights=None)
 
 
 @pytest.mark.parametrize(("name", "iterations"), [("lps.yaml", 1), ("lps-t3.yaml", 3)])
