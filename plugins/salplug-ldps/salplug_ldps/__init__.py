@@ -3,10 +3,16 @@
 import salplug
 
 from .refiner import LDPS
+from .train import LDPSTrainer
 
-__all__ = ["LDPS"]
+__all__ = ["LDPS", "LDPSTrainer"]
 
 
 @salplug.hookimpl
 def salplug_register_refiners(register):
     register(LDPS)
+
+
+@salplug.hookimpl
+def salplug_register_trainers(register):
+    register(LDPSTrainer)

@@ -1,13 +1,14 @@
 """Train LDPS without ground truth: unlabelled images and any detector's prior maps.
 
 Python API: `load_pairs` reads (image, prior) folder pairs, `train` fine-tunes the network
-and writes a checkpoint. CLI::
+and writes a checkpoint. The registered trainer runs both::
 
-    python -m salplug_ldps.train --images DIR --priors DIR [--images DIR --priors DIR ...] \
-        --output ldps.pt [--steps 300 --batch-size 8 --size 256]
+    salplug train ldps --set 'images=[DIR, ...]' --set 'priors=[DIR, ...]' --set out=ldps.pt [--set steps=720]
 
-The i-th ``--images`` folder pairs with the i-th ``--priors`` folder; files match by stem.
-Masks are never read: the only supervision is the prior's confident pixels.
+``python -m salplug_ldps.train --images DIR --priors DIR ... --output ldps.pt`` is the same
+job with the flags the shipped checkpoint's card records. The i-th images folder pairs with
+the i-th priors folder; files match by stem. Masks are never read: the only supervision is
+the prior's confident pixels.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import shlex
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,10 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
+import salplug
+from salplug.components import ComponentConfig
 from salplug.datasets import index_folder
 from salplug.io import read_image, read_map
 
@@ -141,12 +143,75 @@ def train(
     return figures
 
 
+SOD_DEV = "../shared/data/sod-dev"
+
+
+class LDPSTrainer(salplug.Trainer):
+    """LDPS without ground truth: (images, priors) folder pairs, SGD with polynomial decay (paper).
+
+    The defaults are the shipped checkpoint's recipe: sod-dev's images with each of its three
+    published prior sets, plus the unlabelled BSDS photos with MB+ priors made beforehand by
+    ``salplug run --chain plugins/salplug-classic/chains/mbd-plus.yaml -o /tmp/ldps/bsds-mbdplus ...``.
+    """
+
+    name = "ldps"
+
+    class Config(ComponentConfig):
+        images: list[str] = Field(
+            default_factory=lambda: [f"{SOD_DEV}/images"] * 3 + ["../shared/data/bsds-unlabeled/images"],
+            min_length=1,
+            description="Folders of unlabelled images; the i-th pairs with the i-th priors folder.",
+        )
+        priors: list[str] = Field(
+            default_factory=lambda: [f"{SOD_DEV}/priors/{p}" for p in ("amulet", "dss", "picanet")]
+            + ["/tmp/ldps/bsds-mbdplus"],
+            min_length=1,
+            description="Folders of prior maps, files matched to images by stem (no masks are read).",
+        )
+        out: str = Field(default="/tmp/ldps/ldps.pt", description="Checkpoint to write (rewritten every 50 steps).")
+        steps: int = Field(default=720, ge=1, description="SGD steps of `batch_size` random pairs.")
+        batch_size: int = Field(default=8, ge=1)
+        size: int = Field(default=256, ge=32, description="Training (and the checkpoint's working) size.")
+        lr: float = Field(default=5e-4, gt=0, description="Encoder learning rate; the head gets lr × head_lr_mult.")
+        head_lr_mult: float = Field(default=10.0, gt=0)
+        seed: int = 0
+        threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
+        init: str | None = Field(default=None, description="Start from this checkpoint instead of ImageNet + a random head.")
+        backbone_weights: str | None = Field(default="imagenet", description="Encoder weight tag (None: random, for tests).")
+
+        @model_validator(mode="after")
+        def _paired(self):
+            if len(self.images) != len(self.priors):
+                raise ValueError(f"expected one priors folder per images folder, got {len(self.images)} and {len(self.priors)}")
+            return self
+
+    def run(self) -> Path:
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        refiner = LDPS(checkpoint=cfg.init, size=cfg.size, seed=cfg.seed, backbone_weights=cfg.backbone_weights)
+        t0 = time.time()
+        pairs = load_pairs(list(zip(cfg.images, cfg.priors)), cfg.size)
+        print(f"loaded {pairs.images.shape[0]} pairs in {time.time() - t0:.0f}s: {pairs.sources}", flush=True)
+        card = {
+            "method": "LDPS (Chen et al., AAAI 2020), salplug-ldps reimplementation",
+            "data": pairs.sources,
+            "labels": "none: supervision is the priors' confident pixels only (no masks read)",
+            "command": self.command(),
+            "stored": "head + MobileNetV2 blocks 3-6 in fp16; stem and blocks 0-2 from the 'imagenet' weight tag",
+        }
+        train(refiner, pairs, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, head_lr_mult=cfg.head_lr_mult,
+              seed=cfg.seed, output=cfg.out, card=card)
+        return Path(cfg.out)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m salplug_ldps.train``: the `ldps` trainer with its original flags (the shipped card's command)."""
     parser = argparse.ArgumentParser(prog="python -m salplug_ldps.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", action="append", required=True, help="folder of unlabelled images (repeatable)")
     parser.add_argument("--priors", action="append", required=True, help="folder of prior maps for the --images before it")
     parser.add_argument("--output", "-o", required=True, help="checkpoint file to write")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=720)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=5e-4, help="encoder learning rate (head: x --head-lr-mult)")
@@ -155,33 +220,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--init", default=None, help="start from this checkpoint instead of ImageNet + random head")
     args = parser.parse_args(argv)
-    if len(args.images) != len(args.priors):
-        parser.error("give one --priors folder per --images folder")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    refiner = LDPS(checkpoint=args.init, size=args.size, seed=args.seed)
-    t0 = time.time()
-    pairs = load_pairs(list(zip(args.images, args.priors)), args.size)
-    print(f"loaded {pairs.images.shape[0]} pairs in {time.time() - t0:.0f}s: {pairs.sources}")
-    card = {
-        "method": "LDPS (Chen et al., AAAI 2020), salplug-ldps reimplementation",
-        "data": pairs.sources,
-        "labels": "none: supervision is the priors' confident pixels only (no masks read)",
-        "command": "python -m salplug_ldps.train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-        "stored": "head + MobileNetV2 blocks 3-6 in fp16; stem and blocks 0-2 from the 'imagenet' weight tag",
-    }
-    train(
-        refiner,
-        pairs,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        head_lr_mult=args.head_lr_mult,
-        seed=args.seed,
-        output=args.output,
-        card=card,
-    )
-    print(f"wrote {args.output}")
+    try:
+        trainer = LDPSTrainer(
+            images=args.images, priors=args.priors, out=args.output, steps=args.steps, batch_size=args.batch_size,
+            size=args.size, lr=args.lr, head_lr_mult=args.head_lr_mult, seed=args.seed, threads=args.threads,
+            init=args.init,
+        )
+    except salplug.ConfigError as err:
+        parser.error(str(err))
+    print(f"wrote {trainer.run()}")
 
 
 if __name__ == "__main__":
