@@ -64,7 +64,7 @@ class SODDataset:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        half_of([], self.half)
+        half_of([], self.half)  # a bad `half` fails here, before any folder is read
         for sub in ("images", "masks"):
             if not (self.root / sub).is_dir():
                 raise DatasetError(
