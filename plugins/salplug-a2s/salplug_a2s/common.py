@@ -1,15 +1,39 @@
-"""Small pieces both stages share: resizing, the shipped checkpoints, the conv + norm + ReLU block."""
+"""Small pieces both stages share: the priors' config fields, resizing, the shipped checkpoints, the conv block."""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
+
+from salplug.components import ComponentConfig
 
 SHIPPED = "shipped"
 BACKBONES = ("mobilenetv2_100", "tf_efficientnet_lite0")
+
+
+class PriorConfig(ComponentConfig):
+    """Config fields of both A2S priors; architecture fields left at None follow the checkpoint."""
+
+    checkpoint: str | None = Field(
+        default=SHIPPED,
+        description="Weights: 'shipped' (installed with the package), a path, or None (untrained new blocks: tests/training).",
+    )
+    backbone: Literal[BACKBONES] | None = Field(
+        default=None, description="Encoder (None: the checkpoint's, else mobilenetv2_100)."
+    )
+    backbone_weights: str | None = Field(default="imagenet", description="Encoder weight tag (None: random, for tests).")
+    size: int | None = Field(
+        default=None, ge=32, description="Working size, images resized to size×size and back (None: checkpoint's, else 320)."
+    )
+    channels: int | None = Field(
+        default=None, ge=2, description="Width of the head or decoder blocks (None: checkpoint's, else 64)."
+    )
+    seed: int = Field(default=0, description="Seed of the random initialisation of the new blocks.")
 
 
 def shipped_path(filename: str) -> Path:

@@ -19,10 +19,10 @@ from pydantic import Field
 from torch import Tensor, nn
 
 import salplug
-from salplug.components import ComponentConfig, PriorProvider
+from salplug.components import PriorProvider
 from salplug.resize import resize
 
-from .common import BACKBONES, SHIPPED, architecture, conv_norm_relu, up
+from .common import PriorConfig, architecture, conv_norm_relu, up
 from .pseudo_labels import refine
 
 SHIPPED_FILE = "a2s-stage1-mobilenetv2.pt"
@@ -77,19 +77,7 @@ class A2SStage1(PriorProvider):
     name = "a2s-stage1"
     checkpoint_skip = ("backbone.",)  # checkpoints hold the head only: the frozen encoder comes from its weight tag
 
-    class Config(ComponentConfig):
-        checkpoint: str | None = Field(
-            default=SHIPPED,
-            description="Head weights: 'shipped' (installed with the package), a path, or None (random head: tests/training).",
-        )
-        backbone: Literal[BACKBONES] | None = Field(
-            default=None, description="Frozen encoder (None: the checkpoint's, else mobilenetv2_100)."
-        )
-        backbone_weights: str | None = Field(default="imagenet", description="Encoder weight tag (None: random, for tests).")
-        size: int | None = Field(
-            default=None, ge=32, description="Working size, images resized to size×size and back (None: checkpoint's, else 320)."
-        )
-        channels: int | None = Field(default=None, ge=2, description="Adapter width (None: checkpoint's, else 64).")
+    class Config(PriorConfig):
         fuse_stride: int | None = Field(
             default=None, ge=1, description="Stride at which levels are fused (None: checkpoint's, else 2 as in the paper)."
         )
@@ -98,7 +86,6 @@ class A2SStage1(PriorProvider):
             description="'pseudo-label': σ(M) -> DenseCRF -> 7×7 median, stage 1's product (the stage-2 labels); "
             "'activation': σ(M) alone.",
         )
-        seed: int = Field(default=0, description="Seed of the random head initialisation.")
 
     def __init__(self, config=None, **options: Any):
         super().__init__(config, **options)

@@ -10,17 +10,16 @@ small decoder); the output logit is Y = Σ_channels(R_l ⊙ R_r), as in the auth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
 import salplug
-from salplug.components import ComponentConfig, PriorProvider
+from salplug.components import PriorProvider
 from salplug.resize import resize
 
-from .common import BACKBONES, SHIPPED, architecture, up
+from .common import PriorConfig, architecture, up
 
 SHIPPED_FILE = "a2s-mobilenetv2.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64}
@@ -87,20 +86,7 @@ class A2S(PriorProvider):
     name = "a2s"
     checkpoint_dtype = torch.float16  # every learned tensor in fp16 (about 7 MB with MobileNetV2)
 
-    class Config(ComponentConfig):
-        checkpoint: str | None = Field(
-            default=SHIPPED,
-            description="Weights: 'shipped' (installed with the package), a path, or None (untrained decoder).",
-        )
-        backbone: Literal[BACKBONES] | None = Field(
-            default=None, description="Encoder, fine-tuned in training (None: the checkpoint's, else mobilenetv2_100)."
-        )
-        backbone_weights: str | None = Field(default="imagenet", description="Initial encoder weight tag (None: random).")
-        size: int | None = Field(
-            default=None, ge=32, description="Working size, images resized to size×size and back (None: checkpoint's, else 320)."
-        )
-        channels: int | None = Field(default=None, ge=2, description="Decoder width (None: checkpoint's, else 64).")
-        seed: int = Field(default=0, description="Seed of the random decoder initialisation.")
+    Config = PriorConfig
 
     def __init__(self, config=None, **options: Any):
         super().__init__(config, **options)
