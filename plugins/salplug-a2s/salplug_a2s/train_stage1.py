@@ -19,7 +19,7 @@ from salplug.feature_cache import FeatureCache
 
 from .losses import activation_loss
 from .stage1 import A2SStage1
-from .training import TrainingConfig, log, start_run
+from .training import TrainingConfig, end_epoch, log, random_flips, start_run
 
 
 def train_step(
@@ -95,22 +95,15 @@ class A2SStage1Trainer(salplug.Trainer):
             total, count = 0.0, 0
             for s in range(0, n, cfg.batch_size):
                 index = order[s : s + cfg.batch_size]
-                flips = torch.rand(len(index), generator=generator) < 0.5 if cfg.flip else torch.zeros(len(index), dtype=torch.bool)
+                flips = random_flips(len(index), cfg.flip, generator)
                 levels = [torch.where(flips.view(-1, 1, 1, 1), fl[index], nf[index])
                           for nf, fl in zip(feats[False], feats[True] if cfg.flip else feats[False])]
                 value = train_step(prior, optim, levels, cfg, generator)
                 if not math.isfinite(value):
                     raise RuntimeError(f"a2s-stage1: epoch {epoch + 1}: loss is {value}")
                 total, count = total + value * len(index), count + len(index)
-            sched.step()
-            history.append(round(total / count, 5))
-            log(f"a2s-stage1: epoch {epoch + 1}/{cfg.epochs} loss {history[-1]:.5f} lr {optim.param_groups[0]['lr']:g} "
-                f"{time.time() - t0:.0f}s")
-            prior.eval()
-            figures = {"epochs_done": epoch + 1, "train_seconds": round(time.time() - t0, 1),
-                       "loss_history": history}
-            prior.save_weights(cfg.out, {**card, "training": figures})
-            prior.train()
+            end_epoch(self.name, prior, cfg.out, card, history, epoch=epoch, epochs=cfg.epochs, mean_loss=total / count,
+                      optim=optim, sched=sched, started=t0)
         prior.eval()
         log(f"a2s-stage1: done in {time.time() - start:.0f}s")
         return Path(cfg.out)

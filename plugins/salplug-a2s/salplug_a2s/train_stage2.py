@@ -29,7 +29,7 @@ from .pseudo_labels import refine
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
 from .stage2 import A2S
-from .training import TrainingConfig, log, start_run
+from .training import TrainingConfig, end_epoch, log, random_flips, start_run
 
 
 def load_stage1(checkpoint: str) -> A2SStage1:
@@ -135,7 +135,7 @@ class A2STrainer(salplug.Trainer):
                 index = order[s : s + cfg.batch_size]
                 x = images[index].float() / 255
                 g = labels[index]
-                flips = (torch.rand(len(index), generator=generator) < 0.5) if cfg.flip else torch.zeros(len(index), dtype=torch.bool)
+                flips = random_flips(len(index), cfg.flip, generator)
                 fl = flips.view(-1, 1, 1, 1)
                 x = torch.where(fl, x.flip(-1), x)
                 g_view = torch.where(fl, g.flip(-1), g)
@@ -147,15 +147,8 @@ class A2STrainer(salplug.Trainer):
                     y = torch.sigmoid(logits.detach())
                     y = torch.where(fl, y.flip(-1), y)
                     labels[index] = rectify(g, y, cfg.rectify_lambda)
-            sched.step()
-            history.append(round(total / count, 5))
-            log(f"a2s: epoch {epoch + 1}/{cfg.epochs} loss {history[-1]:.5f} lr {optim.param_groups[0]['lr']:g} "
-                f"{time.time() - t0:.0f}s")
-            model.eval()
-            figures = {"epochs_done": epoch + 1, "train_seconds": round(time.time() - t0, 1),
-                       "label_seconds": label_seconds, "loss_history": history}
-            model.save_weights(cfg.out, {**card, "training": figures})
-            model.train()
+            end_epoch(self.name, model, cfg.out, card, history, epoch=epoch, epochs=cfg.epochs, mean_loss=total / count,
+                      optim=optim, sched=sched, started=t0, label_seconds=label_seconds)
         model.eval()
         log(f"a2s: done in {time.time() - start:.0f}s")
         return Path(cfg.out)

@@ -1,10 +1,10 @@
-"""What the two A2S trainers share: their common config fields and the start of a run."""
+"""What the two A2S trainers share: their common config fields, the start of a run, and each epoch's end."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -49,3 +49,27 @@ def start_run(cfg: TrainingConfig, name: str) -> tuple[list[tuple[str, Path]], t
     images = load_images(items, cfg.size)
     log(f"{name}: {len(items)} images at {cfg.size}px loaded in {time.time() - start:.0f}s")
     return items, images, generator
+
+
+def random_flips(count: int, enabled: bool, generator: torch.Generator) -> torch.Tensor:
+    """Which of `count` samples to mirror (each with probability 1/2); none when flipping is off."""
+    if not enabled:
+        return torch.zeros(count, dtype=torch.bool)
+    return torch.rand(count, generator=generator) < 0.5
+
+
+def end_epoch(
+    name: str, model: salplug.Component, out: str, card: dict[str, Any], history: list[float], *,
+    epoch: int, epochs: int, mean_loss: float, optim: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler, started: float, **figures: Any,
+) -> None:
+    """Step the lr schedule, log the epoch, and rewrite the checkpoint with the figures so far."""
+    sched.step()
+    history.append(round(mean_loss, 5))
+    log(f"{name}: epoch {epoch + 1}/{epochs} loss {history[-1]:.5f} lr {optim.param_groups[0]['lr']:g} "
+        f"{time.time() - started:.0f}s")
+    model.eval()
+    training = {"epochs_done": epoch + 1, "train_seconds": round(time.time() - started, 1), **figures,
+                "loss_history": history}
+    model.save_weights(out, {**card, "training": training})
+    model.train()
