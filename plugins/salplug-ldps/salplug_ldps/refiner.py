@@ -15,7 +15,7 @@ from salplug.components import ComponentConfig, Refiner
 from salplug.resize import resize
 
 from .model import LDPSNet
-from .relations import merge, pair_labels, pair_loss
+from .relations import match_confidence, merge, pair_labels, pair_loss
 
 SHIPPED = "shipped"
 SHIPPED_FILE = "ldps-mobilenetv2-256.pt"
@@ -52,6 +52,10 @@ class LDPS(Refiner):
         """Anchor fallback: with no prior pixel >= theta_fg, the top topk fraction of pixels by prior."""
         merge: bool = True
         """Keep the prior where it is more confident than the new score (|x - 0.5|); False: score only."""
+        match_confidence: bool | None = None
+        """Before the merge, scale the score's logits per image so its mean confidence equals the
+        prior's (no labels used); False: the sigmoid as it comes. None: on in checkpoint mode,
+        off in online mode (where it was measured not to help, see the README)."""
         online_steps: int = Field(10, ge=0)
         online_lr: float = Field(0.2, gt=0)
         """Head learning rate in online mode; the tuned encoder blocks get a tenth of it."""
@@ -80,11 +84,21 @@ class LDPS(Refiner):
             self.card = self.load_weights(path)
         self.eval()
 
+    @property
+    def _matched(self) -> bool:
+        """Whether scores are confidence-matched: the config's choice, else on in checkpoint mode only."""
+        cfg = self.config
+        return cfg.match_confidence if cfg.match_confidence is not None else cfg.mode == "checkpoint"
+
     # -- inference -----------------------------------------------------------------------------------
     def score(self, image: Tensor, prior: Tensor) -> Tensor:
         """Relation scores in [0, 1] at the working size for a batch (checkpoint mode's network)."""
         cfg = self.config
-        logits = self.net(image, prior, cfg.theta_fg, cfg.topk)
+        return self._scores(self.net(image, prior, cfg.theta_fg, cfg.topk), prior)
+
+    def _scores(self, logits: Tensor, prior: Tensor) -> Tensor:
+        if self._matched:
+            return match_confidence(logits, prior)
         return torch.sigmoid(logits)
 
     def _online(self, image: Tensor, prior: Tensor) -> Tensor:
@@ -113,7 +127,7 @@ class LDPS(Refiner):
                 optim.step()
             with torch.no_grad():
                 # batch statistics of this image, as in its training steps
-                return torch.sigmoid(net(image, prior, cfg.theta_fg, cfg.topk, low=low)).detach()
+                return self._scores(net(image, prior, cfg.theta_fg, cfg.topk, low=low), prior).detach()
 
     def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
         cfg = self.config

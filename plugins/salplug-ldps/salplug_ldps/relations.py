@@ -6,6 +6,8 @@ has no parameters, so it is tested on synthetic maps without any network.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -70,6 +72,29 @@ def pair_loss(logits: Tensor, labels: Tensor, valid: Tensor) -> Tensor:
         if int(count) > 0:
             total = total + 0.5 * (bce * side).sum() / count
     return total
+
+
+def match_confidence(logits: Tensor, prior: Tensor, low: float = 1 / 16, high: float = 16.0,
+                     steps: int = 30) -> Tensor:
+    """Scores ``sigmoid(tau * logits)`` whose mean confidence ``|s - 0.5|`` equals the prior's, per image.
+
+    The merge compares the two maps' confidences pixel by pixel, so both must be on one
+    scale; the detector's scale is the prior's. The mean confidence grows monotonically
+    with ``tau``, so a bisection in log space finds it per image (clamped to [low, high]).
+    Uses no labels: only the prior and the logits of the same image.
+    """
+    b = logits.shape[0]
+    flat = logits.detach().reshape(b, -1).float()
+    target = (prior.reshape(b, -1).float() - 0.5).abs().mean(dim=1, keepdim=True)
+    lo = torch.full_like(target, math.log(low))
+    hi = torch.full_like(target, math.log(high))
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        above = (torch.sigmoid(flat * mid.exp()) - 0.5).abs().mean(dim=1, keepdim=True) > target
+        hi = torch.where(above, mid, hi)
+        lo = torch.where(above, lo, mid)
+    tau = ((lo + hi) / 2).exp()
+    return torch.sigmoid(logits * tau.reshape(b, *([1] * (logits.dim() - 1))).to(logits.dtype))
 
 
 def merge(prior: Tensor, score: Tensor) -> Tensor:

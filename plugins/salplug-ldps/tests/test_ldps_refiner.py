@@ -102,3 +102,20 @@ def test_ldps_online_moves_map_toward_object():
     assert after < before - 0.02, (float(before), float(after))
     rim = mask & ~core
     assert out[0, 0][rim].mean() > 0.6 and out[0, 0][blob & ~mask].mean() < 0.4
+
+
+def test_ldps_matches_confidence_in_checkpoint_mode_by_default():
+    image, mask = disc_scene()
+    prior = torch.where(mask, 0.95, 0.05)[None, None].float()
+    outputs = {}
+    for setting in (None, True, False):
+        refiner = LDPS(**FAST, merge=False, match_confidence=setting)
+        with torch.inference_mode():
+            outputs[setting] = refiner(image, prior)
+    confidence = {k: float((v - 0.5).abs().mean()) for k, v in outputs.items()}
+    assert torch.equal(outputs[None], outputs[True])
+    # an untrained head's sigmoid is unsure; matched to the confident prior it is sharpened
+    # (up to the largest scale, 16), never flipped
+    assert confidence[False] < 0.1 and confidence[True] > 5 * confidence[False], confidence
+    assert torch.equal(outputs[True] > 0.5, outputs[False] > 0.5)
+    assert LDPS(**FAST, mode="online")._matched is False

@@ -1,8 +1,8 @@
-"""Anchor, pair labels, pair loss and merge rule of LDPS on small synthetic maps (no network)."""
+"""Anchor, pair labels, pair loss, confidence matching and merge rule of LDPS on small synthetic maps (no network)."""
 
 import torch
 
-from salplug_ldps.relations import anchor_weights, foreground_anchor, merge, pair_labels, pair_loss
+from salplug_ldps.relations import anchor_weights, foreground_anchor, match_confidence, merge, pair_labels, pair_loss
 
 
 def two_region_features(h: int = 8, w: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,3 +82,28 @@ def test_ldps_merge_keeps_the_more_confident_map():
     score = torch.tensor([0.2, 0.95, 0.05, 0.7, 0.4]).view(1, 1, 1, 5)
     out = merge(prior, score)
     assert out.view(-1).tolist() == torch.tensor([0.9, 0.95, 0.05, 0.1, 0.6]).tolist()
+
+
+def confidence(maps: torch.Tensor) -> torch.Tensor:
+    return (maps - 0.5).abs().mean(dim=(1, 2, 3))
+
+
+def test_ldps_match_confidence_gives_each_image_its_priors_mean_confidence():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 16, 16)  # mean confidence about 0.17
+    prior = torch.rand(2, 1, 16, 16)
+    prior[0] = (prior[0] > 0.5).float() * 0.7 + 0.15  # a confident detector: 0.35
+    prior[1] = 0.4 + 0.2 * prior[1]  # an unsure one: 0.05
+    scores = match_confidence(logits, prior)
+    assert torch.allclose(confidence(scores), confidence(prior), atol=1e-4), (confidence(scores), confidence(prior))
+    assert confidence(scores)[0] > confidence(torch.sigmoid(logits))[0]  # sharpened for the confident prior
+    assert confidence(scores)[1] < confidence(torch.sigmoid(logits))[1]  # softened for the unsure one
+    assert torch.equal(scores > 0.5, logits > 0)  # a scale, never a flip
+
+
+def test_ldps_match_confidence_clamps_its_scale():
+    logits = torch.tensor([-2.0, -1.0, 1.0, 2.0]).view(1, 1, 2, 2)
+    flat = match_confidence(logits, torch.full((1, 1, 2, 2), 0.5))  # target 0: smallest allowed scale
+    assert torch.allclose(flat, torch.sigmoid(logits / 16), atol=1e-5)
+    hard = match_confidence(logits, torch.tensor([0.0, 1.0, 0.0, 1.0]).view(1, 1, 2, 2))
+    assert torch.allclose(hard, torch.sigmoid(logits * 16), atol=1e-5)
