@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from salplug.errors import ImageReadError
-from salplug.io import read_image, read_map, to_uint8, write_map
+from salplug.io import read_image, read_map, square_uint8, to_uint8, write_map
 
 RGB = (200, 100, 50)
 
@@ -133,3 +133,14 @@ def test_to_uint8_keeps_one_pixel_high_maps():
 def test_to_uint8_rejects_anything_but_one_map(shape):
     with pytest.raises(ValueError, match="expected one H×W map"):
         to_uint8(torch.zeros(shape))
+
+
+def test_square_uint8_keeps_channels_first_and_averages_when_shrinking():
+    checker = (np.indices((8, 12)).sum(axis=0) % 2).astype(np.float32)  # 0/1 pixels alternating
+    small = square_uint8(checker, 4)
+    assert small.dtype == torch.uint8 and small.shape == (1, 4, 4)
+    assert torch.all((small - 128).abs() <= 1)  # area interpolation averages the pattern
+    image = np.stack([checker * 0, checker * 0 + 1, checker * 0 + 0.5], axis=2)
+    big = square_uint8(image, 16)
+    assert big.shape == (3, 16, 16)
+    assert big[0].max() == 0 and big[1].min() == 255 and torch.all(big[2] == 128)  # channels keep their order

@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 
 from salplug.datasets import index_folder
-from salplug.io import read_image
+from salplug.io import read_image, square_uint8
 
 
 def list_images(folders: Sequence[str | Path]) -> list[tuple[str, Path]]:
@@ -34,10 +32,4 @@ def list_images(folders: Sequence[str | Path]) -> list[tuple[str, Path]]:
 
 def load_images(items: Sequence[tuple[str, Path]], size: int) -> torch.Tensor:
     """N×3×size×size uint8 RGB (area interpolation when shrinking)."""
-    out = []
-    for _, path in items:
-        image = read_image(path)
-        shrink = size < image.shape[0] or size < image.shape[1]
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        out.append(torch.from_numpy(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).permute(2, 0, 1))
-    return torch.stack(out)
+    return torch.stack([square_uint8(read_image(path), size) for _, path in items])

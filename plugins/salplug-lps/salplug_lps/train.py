@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,7 +23,7 @@ from torch import Tensor
 
 import salplug
 from salplug.datasets import half_of, index_folder
-from salplug.io import read_image, read_map
+from salplug.io import read_image, read_map, square_uint8
 from salplug.resize import resize
 
 from .anchors import flip_labels
@@ -60,11 +59,8 @@ def load_pairs(files: Sequence[tuple[Path, Path]], size: int) -> tuple[Tensor, T
         mask = read_mask(mask_path).astype(np.float32)
         if mask.shape != image.shape[:2]:
             raise ValueError(f"lps training: expected mask {mask_path} of size {image.shape[:2]}, got {mask.shape}")
-        shrink = size < image.shape[0] or size < image.shape[1]
-        how = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        image, mask = cv2.resize(image, (size, size), interpolation=how), cv2.resize(mask, (size, size), interpolation=how)
-        images.append(torch.from_numpy(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).permute(2, 0, 1))
-        masks.append(torch.from_numpy(np.round(np.clip(mask, 0, 1) * 255).astype(np.uint8))[None])
+        images.append(square_uint8(image, size))
+        masks.append(square_uint8(mask, size))
     return torch.stack(images), torch.stack(masks)
 
 
