@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,3 +94,26 @@ def load_component(component: Component, path: str | Path, *, strict: bool = Tru
         )
     restore_state(component, payload["state_dict"], strict=strict)
     return payload["card"]
+
+
+def checkpoint_architecture(
+    config: Any, defaults: Mapping[str, Any], path: str | Path | None, *, shaped: Iterable[str] = (), owner: str = "component"
+) -> dict[str, Any]:
+    """Effective architecture fields: explicit config values, else the checkpoint's, else `defaults`.
+
+    Fields left at None follow the file, so a shipped checkpoint rebuilds the network it was
+    trained as without its settings being repeated. An explicit value of a `shaped` field (one
+    that sets weight shapes) that contradicts the file is a `CheckpointError` naming both.
+    """
+    stored = {} if path is None else read_checkpoint(path).get("config", {})
+    shaped = set(shaped)
+    chosen = {}
+    for field, default in defaults.items():
+        given, trained = getattr(config, field), stored.get(field)
+        if field in shaped and None not in (given, trained) and given != trained:
+            raise CheckpointError(
+                f"{owner}: checkpoint {path} holds a network with {field}={trained!r}, got {field}={given!r}; "
+                f"leave {field} unset to follow the checkpoint"
+            )
+        chosen[field] = next((value for value in (given, trained, default) if value is not None), None)
+    return chosen

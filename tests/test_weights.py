@@ -93,3 +93,21 @@ def test_checkpoint_with_missing_keys_names_them(tmp_path):
     with pytest.raises(CheckpointError, match=r"missing 1 keys, e.g. \['conv.bias'\]"):
         Tiny().load_weights(path)
     Tiny().load_weights(path, strict=False)
+
+
+def test_checkpoint_architecture_prefers_config_then_file_then_defaults(tmp_path):
+    from types import SimpleNamespace
+
+    from salplug.weights import checkpoint_architecture
+
+    path = Tiny(channels=8).save_weights(tmp_path / "tiny.pt")
+    defaults = {"channels": 4, "size": 256}
+    unset = SimpleNamespace(channels=None, size=None)
+    assert checkpoint_architecture(unset, defaults, None) == {"channels": 4, "size": 256}
+    assert checkpoint_architecture(unset, defaults, path) == {"channels": 8, "size": 256}
+    explicit = SimpleNamespace(channels=16, size=320)
+    assert checkpoint_architecture(explicit, defaults, path) == {"channels": 16, "size": 320}  # not shaped: config wins
+    with pytest.raises(CheckpointError, match=r"refiner 'tiny'.*channels=8, got channels=16"):
+        checkpoint_architecture(explicit, defaults, path, shaped=("channels",), owner="refiner 'tiny'")
+    assert checkpoint_architecture(SimpleNamespace(channels=8, size=None), defaults, path, shaped=("channels",)) == {
+        "channels": 8, "size": 256}

@@ -58,17 +58,8 @@ def conv_norm_relu(cin: int, cout: int, groups: int = 1) -> nn.Sequential:
 
 
 def architecture(config, defaults: dict, filename: str) -> tuple[dict, Path | None]:
-    """Effective architecture fields: explicit config values, else the checkpoint's, else `defaults`.
-
-    Fields left at None follow the checkpoint, so `checkpoint='shipped'` rebuilds the network
-    the shipped file was trained with (e.g. its working size) without repeating its settings.
-    """
-    from salplug.weights import read_checkpoint
+    """Effective architecture fields (`salplug.weights.checkpoint_architecture`) and the checkpoint's path."""
+    from salplug.weights import checkpoint_architecture
 
     path = None if config.checkpoint is None else resolve_checkpoint(config.checkpoint, filename)
-    stored = {} if path is None else read_checkpoint(path).get("config", {})
-    out = {}
-    for field, default in defaults.items():
-        value = getattr(config, field)
-        out[field] = value if value is not None else stored.get(field, default)
-    return out, path
+    return checkpoint_architecture(config, defaults, path), path

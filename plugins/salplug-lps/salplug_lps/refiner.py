@@ -13,7 +13,7 @@ from torch import Tensor
 from salplug.components import ComponentConfig, Refiner
 from salplug.errors import CheckpointError
 from salplug.resize import resize
-from salplug.weights import read_checkpoint
+from salplug.weights import checkpoint_architecture
 
 from .model import LPSNet
 
@@ -53,21 +53,6 @@ def checkpoint_path(value: str | None) -> Path | None:
     return path
 
 
-def architecture(config: Any, path: Path | None) -> dict[str, Any]:
-    """Effective architecture: explicit config values, else the checkpoint's, else `DEFAULTS`."""
-    stored = {} if path is None else read_checkpoint(path).get("config", {})
-    chosen = {}
-    for field, default in DEFAULTS.items():
-        given, trained = getattr(config, field), stored.get(field)
-        if field in SHAPED and None not in (given, trained) and given != trained:
-            raise CheckpointError(
-                f"refiner 'lps': checkpoint {path} holds a network with {field}={trained!r}, got {field}={given!r}; "
-                f"leave {field} unset to follow the checkpoint"
-            )
-        chosen[field] = next(value for value in (given, trained, default) if value is not None)
-    return chosen
-
-
 class LPS(Refiner):
     """LPS (Zeng et al., CVPR 2018): p(fg | x) from pixel-to-anchor distances, anchors from the prior's regions."""
 
@@ -105,7 +90,7 @@ class LPS(Refiner):
         super().__init__(config, **options)
         cfg = self.config
         path = checkpoint_path(cfg.checkpoint)
-        self.arch = architecture(cfg, path)
+        self.arch = checkpoint_architecture(cfg, DEFAULTS, path, shaped=SHAPED, owner="refiner 'lps'")
         self.config = cfg = cfg.model_copy(update=self.arch)  # saved checkpoints record the network they hold
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
