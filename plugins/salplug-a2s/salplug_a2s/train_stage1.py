@@ -16,10 +16,11 @@ from pydantic import Field
 
 import salplug
 from salplug.feature_cache import FeatureCache
+from salplug.training import end_epoch, log
 
 from .losses import activation_loss
 from .stage1 import A2SStage1
-from .training import TrainingConfig, end_epoch, log, random_flips, start_run
+from .training import TrainingConfig, random_flips, start_run
 
 
 def train_step(

@@ -22,6 +22,7 @@ from pydantic import Field
 import salplug
 from salplug.io import read_map, to_uint8, write_map
 from salplug.weights import read_checkpoint
+from salplug.training import end_epoch, log
 
 from .common import SHIPPED, resolve_checkpoint, up
 from .losses import detector_loss, rectify
@@ -29,7 +30,7 @@ from .pseudo_labels import refine
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
 from .stage2 import A2S
-from .training import TrainingConfig, end_epoch, log, random_flips, start_run
+from .training import TrainingConfig, random_flips, start_run
 
 
 def load_stage1(checkpoint: str) -> A2SStage1:

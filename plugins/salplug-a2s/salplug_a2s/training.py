@@ -1,24 +1,21 @@
-"""What the two A2S trainers share: their common config fields, the start of a run, and each epoch's end."""
+"""What the two A2S trainers share: their common config fields, the start of a run, random flips."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
 
 import salplug
+from salplug.training import log
 
 from .common import BACKBONES
 from .data import list_images, load_images
 
 DEFAULT_IMAGES = ["../shared/data/bsds-unlabeled/images", "../shared/data/sod-dev/images"]
-
-
-def log(text: str) -> None:
-    print(text, flush=True)
 
 
 class TrainingConfig(salplug.ComponentConfig):
@@ -56,20 +53,3 @@ def random_flips(count: int, enabled: bool, generator: torch.Generator) -> torch
     if not enabled:
         return torch.zeros(count, dtype=torch.bool)
     return torch.rand(count, generator=generator) < 0.5
-
-
-def end_epoch(
-    name: str, model: salplug.Component, out: str, card: dict[str, Any], history: list[float], *,
-    epoch: int, epochs: int, mean_loss: float, optim: torch.optim.Optimizer,
-    sched: torch.optim.lr_scheduler.LRScheduler, started: float, **figures: Any,
-) -> None:
-    """Step the lr schedule, log the epoch, and rewrite the checkpoint with the figures so far."""
-    sched.step()
-    history.append(round(mean_loss, 5))
-    log(f"{name}: epoch {epoch + 1}/{epochs} loss {history[-1]:.5f} lr {optim.param_groups[0]['lr']:g} "
-        f"{time.time() - started:.0f}s")
-    model.eval()
-    training = {"epochs_done": epoch + 1, "train_seconds": round(time.time() - started, 1), **figures,
-                "loss_history": history}
-    model.save_weights(out, {**card, "training": training})
-    model.train()

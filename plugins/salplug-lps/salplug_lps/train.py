@@ -25,13 +25,10 @@ import salplug
 from salplug.datasets import half_of, index_folder
 from salplug.io import read_image, read_map, square_uint8
 from salplug.resize import resize
+from salplug.training import end_epoch, log
 
 from .anchors import flip_labels
 from .refiner import BACKBONES, DEFAULTS, LPS
-
-
-def log(text: str) -> None:
-    print(text, flush=True)
 
 
 def paired_files(images: Path, masks: Path) -> dict[str, tuple[Path, Path]]:
@@ -173,12 +170,8 @@ class LPSTrainer(salplug.Trainer):
                 if not math.isfinite(value):
                     raise RuntimeError(f"lps: epoch {epoch + 1}: loss is {value}")
                 total += value * len(index)
-            history.append(round(total / n, 5))
-            log(f"lps: epoch {epoch + 1}/{cfg.epochs} loss {history[-1]:.5f} {time.time() - t0:.0f}s")
-            figures = {"epochs_done": epoch + 1, "train_seconds": round(time.time() - t0, 1), "loss_history": history}
-            refiner.eval()
-            refiner.save_weights(cfg.out, {**card, "training": figures})
-            refiner.train()
+            end_epoch(self.name, refiner, cfg.out, card, history, epoch=epoch, epochs=cfg.epochs, mean_loss=total / n,
+                      started=t0)
         refiner.eval()
         log(f"lps: done in {time.time() - start:.0f}s, wrote {cfg.out}")
         return Path(cfg.out)
