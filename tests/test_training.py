@@ -1,45 +1,99 @@
-"""salplug.training: the epoch end shared by the trainers (schedule, log line, checkpoint with figures)."""
+"""Trainers: registered like components, configured by fields, run by `salplug train`."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+import json
+from pathlib import Path
 
-from salplug.components import ComponentConfig, Refiner
-from salplug.training import end_epoch
-from salplug.weights import read_checkpoint
+import pytest
+from pydantic import Field
 
-
-class Scaled(Refiner):
-    name = "scaled"
-
-    class Config(ComponentConfig):
-        pass
-
-    def __init__(self, config=None, **options):
-        super().__init__(config, **options)
-        self.scale = nn.Parameter(torch.ones(1))
-
-    def forward(self, image, saliency):
-        return (saliency * self.scale).clamp(0, 1)
+import salplug
+from salplug.cli import main
+from salplug.testing import ConformanceError, check_component
 
 
-def test_end_epoch_steps_the_schedule_logs_and_rewrites_the_checkpoint(tmp_path, capsys):
-    model = Scaled().train()
-    optim = torch.optim.SGD(model.parameters(), lr=1.0)
-    sched = torch.optim.lr_scheduler.StepLR(optim, step_size=1, gamma=0.1)
-    history: list[float] = []
-    out = tmp_path / "scaled.pt"
-    optim.step()  # an epoch's steps come before the schedule's
-    end_epoch("scaled", model, str(out), {"data": "none"}, history, epoch=0, epochs=2, mean_loss=0.1234567,
-              started=0.0, optim=optim, sched=sched, images=3)
-    assert history == [0.12346] and optim.param_groups[0]["lr"] == 0.1 and model.training
-    assert "scaled: epoch 1/2 loss 0.12346 lr 0.1 " in capsys.readouterr().out
-    card = read_checkpoint(out)["card"]
-    assert card["data"] == "none" and card["training"]["epochs_done"] == 1 and card["training"]["images"] == 3
-    assert card["training"]["loss_history"] == [0.12346]
+class CountTo(salplug.Trainer):
+    """Writes the numbers up to `steps` into `out`: a job small enough to run in a test."""
 
-    end_epoch("scaled", model, str(out), {}, history, epoch=1, epochs=2, mean_loss=0.05, started=0.0)
-    line = capsys.readouterr().out
-    assert "scaled: epoch 2/2 loss 0.05000 " in line and " lr " not in line  # no optimizer given: no lr shown
-    assert read_checkpoint(out)["card"]["training"]["loss_history"] == [0.12346, 0.05]
+    name = "count-to"
+
+    class Config(salplug.ComponentConfig):
+        out: Path = Field(description="File to write.")
+        steps: int = Field(default=2, ge=1, description="How far to count.")
+        folders: list[str] = Field(default_factory=list, description="Echoed into the file.")
+
+    def run(self) -> Path:
+        self.config.out.write_text(json.dumps({"counted": list(range(self.config.steps)), "folders": self.config.folders}))
+        return self.config.out
+
+
+class Plugin:
+    @salplug.hookimpl
+    def salplug_register_trainers(self, register):
+        register(CountTo)
+
+
+@pytest.fixture
+def registered():
+    try:
+        info = salplug.register_plugin(Plugin(), name="counting")
+        assert info.ok and info.components == {"trainer": ["count-to"]}
+        yield
+    finally:
+        salplug.reload_plugins()
+
+
+def test_train_sets_fields_from_yaml_values_and_runs_the_job(registered, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    config = tmp_path / "train.yaml"
+    config.write_text(f"out: {out}\nsteps: 9\n")
+    assert main(["train", "count-to", "--config", str(config), "--set", "steps=3", "--set", "folders=[a, b c]"]) == 0
+    assert json.loads(out.read_text()) == {"counted": [0, 1, 2], "folders": ["a", "b c"]}
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "--set steps=3" in printed
+
+
+def test_the_recorded_command_rebuilds_the_same_config(registered, tmp_path):
+    trainer = salplug.build("trainer", "count-to", out=tmp_path / "x.json", steps=4, folders=["p q", "r"])
+    words = __import__("shlex").split(trainer.command())
+    assert words[:3] == ["salplug", "train", "count-to"]
+    assert main(words[1:]) == 0
+    assert json.loads((tmp_path / "x.json").read_text()) == {"counted": [0, 1, 2, 3], "folders": ["p q", "r"]}
+
+
+def test_bad_field_names_the_trainer_and_field(registered, tmp_path, capsys):
+    assert main(["train", "count-to", "--set", f"out={tmp_path / 'o'}", "--set", "stepz=3"]) == 2
+    err = capsys.readouterr().err
+    assert "count-to" in err and "stepz" in err
+    assert main(["train", "count-to", "--set", "steps"]) == 2
+    assert "expected --set FIELD=VALUE, got 'steps'" in capsys.readouterr().err
+
+
+def test_show_lists_fields_and_bare_train_lists_trainers(registered, capsys):
+    assert main(["train", "count-to", "--show"]) == 0
+    shown = capsys.readouterr().out
+    assert "out" in shown and "(required)" in shown and "How far to count." in shown
+    assert main(["train"]) == 0
+    assert "count-to" in capsys.readouterr().out.split()
+    assert main(["list", "trainer"]) == 0
+    assert "count-to" in capsys.readouterr().out
+
+
+def test_unknown_trainer_names_what_is_installed(registered, capsys):
+    assert main(["train", "count-too"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown trainer 'count-too'" in err and "count-to" in err
+
+
+def test_conformance_kit_checks_a_trainers_registration_and_config(tmp_path):
+    check_component(CountTo, {"out": str(tmp_path / "o")})
+
+    class Loose(CountTo):
+        name = "loose"
+
+        class Config(CountTo.Config):
+            model_config = {"extra": "allow", "frozen": True}
+
+    with pytest.raises(ConformanceError, match="extra='forbid'"):
+        check_component(Loose, {"out": str(tmp_path / "o")})
