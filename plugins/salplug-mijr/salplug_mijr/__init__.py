@@ -1,0 +1,19 @@
+"""MIJR for salplug: multiple-instance joint re-learning (Ma et al., IEEE TMM)."""
+
+import salplug
+
+from .pool import PoolImage
+from .refiner import MIJR
+from .train import MIJRTrainer
+
+__all__ = ["MIJR", "MIJRTrainer", "PoolImage"]
+
+
+@salplug.hookimpl
+def salplug_register_refiners(register):
+    register(MIJR)
+
+
+@salplug.hookimpl
+def salplug_register_trainers(register):
+    register(MIJRTrainer)

@@ -1,0 +1,105 @@
+"""The fitted pool: analysed images, their scene descriptors, the feature projection and the pair filter.
+
+Written to one torch file (format `salplug-mijr-pool/1`) of tensors, strings and numbers,
+read back with torch's weights-only loader, so a fitted refiner is reused without refitting.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from salplug.errors import CheckpointError
+
+from .analysis import Record
+from .filter import PairFilter
+
+FORMAT = "salplug-mijr-pool/1"
+
+
+@dataclass
+class PoolImage:
+    """One image offered to `MIJR.fit`: RGB H×W×3 and base map H×W in [0, 1], and a mask where one exists."""
+
+    key: str
+    image: np.ndarray
+    saliency: np.ndarray
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class Projection:
+    """PCA of raw instance features: x ↦ (x − mean) @ components."""
+
+    mean: Tensor
+    components: Tensor
+
+    @classmethod
+    def fit(cls, x: Tensor, dims: int) -> Projection:
+        mean = x.double().mean(0)
+        centred = x.double() - mean
+        values, vectors = torch.linalg.eigh(centred.T @ centred / len(x))
+        return cls(mean.float(), vectors[:, values.argsort(descending=True)[:dims]].float())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return (x - self.mean) @ self.components
+
+
+@dataclass
+class Pool:
+    records: list[Record]
+    descriptors: Tensor
+    projection: Projection
+    filter: PairFilter
+    analysis: dict[str, Any]
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labelled(self) -> list[int]:
+        return [i for i, r in enumerate(self.records) if r.inter is not None]
+
+    def save(self, path: str | Path) -> Path:
+        """Atomically write the pool file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": FORMAT, "analysis": self.analysis, "card": self.card,
+            "records": [r.to_state() for r in self.records], "descriptors": self.descriptors,
+            "projection": {"mean": self.projection.mean, "components": self.projection.components},
+            "filter": {"features": self.filter.mean.numel(), "state": self.filter.state_dict()},
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Pool:
+        try:
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise CheckpointError(f"refiner 'mijr': pool index {path} does not exist (fit one: salplug train mijr)") from None
+        except Exception as err:
+            raise CheckpointError(f"refiner 'mijr': pool index {path} is not a readable torch file: {err}") from err
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise CheckpointError(f"refiner 'mijr': expected a {FORMAT} file at {path} (written by MIJR.save_index)")
+        pair_filter = PairFilter(payload["filter"]["features"])
+        pair_filter.load_state_dict(payload["filter"]["state"])
+        pair_filter.eval()
+        return cls(
+            records=[Record.from_state(s) for s in payload["records"]], descriptors=payload["descriptors"],
+            projection=Projection(**payload["projection"]), filter=pair_filter, analysis=payload["analysis"],
+            card=payload["card"],
+        )

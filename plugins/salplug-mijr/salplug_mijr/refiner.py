@@ -1,0 +1,225 @@
+"""The ``mijr`` refiner: fitted on a pool of images, it re-learns each target's map from similar pool images."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from salplug.components import ComponentConfig, Refiner
+from salplug.errors import CheckpointError
+from salplug.training import log
+
+from .alignment import align, aligned_instances, pair_features
+from .analysis import Record, analyse, square
+from .features import Encoder
+from .filter import PairFilter, region_iou, table_one
+from .pool import Pool, PoolImage, Projection
+from .pseudo import AGGRESSIVE, CONSERVATIVE, IGNORED
+from .relearn import relearn, spatial_weighting
+from .retrieval import describe, nearest
+
+ANALYSIS: dict[str, Any] = {
+    "size": 256,
+    "segments": 500,
+    "compactness": 10.0,
+    "proposals": 100,
+    "backbone": "mobilenetv2_100",
+    "dims": 128,
+    "aggressive": AGGRESSIVE,
+    "conservative": CONSERVATIVE,
+}
+"""Fields that shape the pool: a field left at None takes the fitted pool's value, else this default."""
+
+
+class MIJR(Refiner):
+    """MIJR (Ma et al., IEEE TMM): multiple-instance joint re-learning from similar, well-detected images.
+
+    `fit(pool)` analyses pool images (with base maps; masks where given train the pair filter)
+    and `save_index(path)` keeps the result; `index: PATH` loads it. Each target then retrieves
+    its nearest pool images, aligns with them, keeps the pairs the filter trusts, and re-learns
+    its superpixels' saliency with boosted classifiers.
+    """
+
+    name = "mijr"
+    device_bound = "cpu"
+
+    class Config(ComponentConfig):
+        index: str | None = Field(default=None, description="Fitted pool file (salplug train mijr); None: call fit() first.")
+        size: int | None = Field(default=None, ge=64, multiple_of=32, description="Working size (square); None: the pool's, else 256.")
+        segments: int | None = Field(default=None, ge=8, description="SLIC superpixels per image; None: the pool's, else 500 (paper).")
+        compactness: float | None = Field(default=None, gt=0, description="SLIC compactness; None: the pool's, else 10.")
+        proposals: int | None = Field(default=None, ge=1, description="Proposals kept per image (V); None: the pool's, else 100 (paper).")
+        backbone: str | None = Field(default=None, description="Registry backbone of the instance features; None: the pool's, else mobilenetv2_100.")
+        dims: int | None = Field(default=None, ge=1, description="PCA dimensions of an instance feature; None: the pool's, else 128.")
+        aggressive: tuple[float, float, float] | None = Field(default=None, description="θα, θβ, θγ of the aggressive CRF; None: the pool's, else (5, 1, 2).")
+        conservative: tuple[float, float, float] | None = Field(default=None, description="θα, θβ, θγ of the conservative CRF; None: the pool's, else (200, 50, 20).")
+        backbone_weights: str | None = Field(default="imagenet", description="Backbone weight tag (None: random, for tests).")
+        neighbours: int = Field(default=5, ge=1, description="Retrieved pool images per target, one classifier each (M, paper: 5).")
+        top_k: int = Field(default=10, ge=1, description="First K of the alternating top-K proposal assignment (Eq. 1; paper: 10).")
+        step: int = Field(default=4, ge=2, multiple_of=2, description="Grid step (px) of the dense SIFT correspondences.")
+        displacement: float = Field(default=0.5, ge=0, description="Weight of the small-displacement term of the matching.")
+        match_sigma: float = Field(default=0.5, gt=0, description="σ of exp(−cost/σ), a correspondence's weight in Eq. 2.")
+        filter_threshold: float = Field(default=0.5, ge=0, le=1, description="Pairs whose filter probability is at least this are kept.")
+        hard_weight: float = Field(default=2.0, ge=1, description="Loss weight of hard-target pairs when fitting the filter.")
+        filter_epochs: int = Field(default=300, ge=1, description="Full-batch Adam epochs of the filter.")
+        l2: float = Field(default=1.0, ge=0, description="L2 strength of the re-learned logistic classifiers.")
+        sigma_xy: float = Field(default=0.1, gt=0, description="Spatial σ of the superpixel weighting, as a share of the side.")
+        sigma_lab: float = Field(default=10.0, gt=0, description="Colour σ (CIE-Lab) of the superpixel weighting.")
+        blend: float = Field(default=0.5, ge=0, le=1, description="Share of the re-learned map in the output (the rest: the base map).")
+        seed: int = Field(default=0, description="Seed of the filter's initialisation and training.")
+
+    def __init__(self, config=None, **options: Any):
+        super().__init__(config, **options)
+        self.pool: Pool | None = Pool.load(self.config.index) if self.config.index else None
+        self.analysis = self._analysis(self.pool.analysis if self.pool else {})
+        self.config = self.config.model_copy(update=self.analysis)
+        self.encoder = Encoder(self.analysis["backbone"], self.config.backbone_weights)
+        self.eval()
+
+    def _analysis(self, stored: dict[str, Any]) -> dict[str, Any]:
+        chosen = {}
+        for field, default in ANALYSIS.items():
+            given, fitted = getattr(self.config, field), stored.get(field)
+            if isinstance(fitted, list):
+                fitted = tuple(fitted)
+            if None not in (given, fitted) and given != fitted:
+                raise CheckpointError(
+                    f"refiner 'mijr': pool {self.config.index} was fitted with {field}={fitted!r}, got {field}={given!r}; "
+                    f"leave {field} unset to follow the pool"
+                )
+            chosen[field] = next(v for v in (given, fitted, default) if v is not None)
+        return chosen
+
+    def _records(self, keys: Sequence[str], images: Sequence[np.ndarray], maps: Sequence[np.ndarray],
+                 masks: Sequence[np.ndarray | None]) -> list[Record]:
+        """Analyse images (raw features); the backbone runs once per batch of 8."""
+        a = self.analysis
+        size = a["size"]
+        out = []
+        for s in range(0, len(images), 8):
+            small = [np.clip(square(np.asarray(im, np.float32), size), 0, 1) for im in images[s : s + 8]]
+            batch = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(self.device_of_encoder())
+            fmaps = self.encoder(batch).cpu()
+            for i, image in enumerate(small):
+                out.append(analyse(keys[s + i], image, maps[s + i], masks[s + i], fmaps[i], size=size,
+                                   segments=a["segments"], compactness=a["compactness"], proposals=a["proposals"],
+                                   aggressive=a["aggressive"], conservative=a["conservative"]))
+        return out
+
+    def device_of_encoder(self) -> torch.device:
+        return next(self.encoder.parameters()).device
+
+    def _project(self, record: Record, projection: Projection) -> Record:
+        record.features = projection(record.features)
+        record.proposal_features = projection(record.proposal_features)
+        return record
+
+    def _align(self, target: Record, other: Record):
+        c = self.config
+        return align(target, other, step=c.step, lam=c.displacement, sigma=c.match_sigma, top_k=c.top_k)
+
+    def fit(self, pool: Iterable[PoolImage]) -> MIJR:
+        """Analyse the pool, fit the feature projection and train the pair filter on its labelled images."""
+        c = self.config
+        items = list(pool)
+        if not items:
+            raise ValueError("refiner 'mijr': fit expected pool images, got none")
+        start = time.time()
+        records = self._records([p.key for p in items], [p.image for p in items], [p.saliency for p in items],
+                                [p.mask for p in items])
+        log(f"mijr: analysed {len(records)} pool images in {time.time() - start:.0f}s")
+        sample = torch.cat([torch.cat([r.features, r.proposal_features]) for r in records])
+        projection = Projection.fit(sample, self.analysis["dims"])
+        records = [self._project(r, projection) for r in records]
+        descriptors = describe([r.gray[..., None].repeat(3, 2) for r in records])
+        labelled = [i for i, r in enumerate(records) if r.inter is not None]
+        if len(labelled) < 2:
+            raise ValueError(f"refiner 'mijr': the pair filter needs masks for at least 2 pool images, got {len(labelled)}")
+        x, label, weight, hard = [], [], [], []
+        lab_desc = descriptors[labelled]
+        neighbours = nearest(lab_desc, lab_desc, c.neighbours, exclude=list(range(len(labelled))))
+        for row, t in enumerate(labelled):
+            target = records[t]
+            for n in neighbours[row].tolist():
+                other = records[labelled[n]]
+                al = self._align(target, other)
+                iou_t = region_iou(target.regions.members[al.pairs[:, 0]], target.inter, target.union)
+                iou_a = region_iou(other.regions.members[al.pairs[:, 1]], other.inter, other.union)
+                y, w = table_one(iou_t, iou_a, c.hard_weight)
+                x.append(pair_features(target, other, al))
+                label.append(torch.from_numpy(y))
+                weight.append(torch.from_numpy(w))
+                hard.append(torch.from_numpy(iou_t <= 0.15))
+        x, label, weight, hard = torch.cat(x), torch.cat(label), torch.cat(weight), torch.cat(hard)
+        pair_filter = PairFilter(x.shape[1])
+        losses = pair_filter.fit(x, label, weight, epochs=c.filter_epochs, seed=c.seed)
+        used = weight > 0
+        with torch.no_grad():
+            accuracy = float(((pair_filter(x[used]) >= 0.5).float() == label[used]).float().mean())
+        card = {
+            "pool": len(records), "labelled": len(labelled), "filter_pairs": int(used.sum()),
+            "filter_positive_share": round(float(label[used].mean()), 4),
+            "filter_hard_share": round(float(hard[used].float().mean()), 4),
+            "filter_loss": [round(losses[0], 4), round(losses[-1], 4)], "filter_train_accuracy": round(accuracy, 4),
+            "fit_seconds": round(time.time() - start, 1),
+        }
+        self.pool = Pool(records, descriptors, projection, pair_filter, dict(self.analysis), card)
+        log(f"mijr: filter on {card['filter_pairs']} labelled pairs ({card['filter_positive_share']:.0%} helpful), "
+            f"train accuracy {accuracy:.3f}; fitted in {card['fit_seconds']:.0f}s")
+        return self
+
+    def save_index(self, path: str | Path) -> Path:
+        """Write the fitted pool so `MIJR(index=path)` reuses it."""
+        if self.pool is None:
+            raise CheckpointError("refiner 'mijr': save_index expected a fitted pool, got none (call fit first)")
+        return self.pool.save(path)
+
+    def refine_record(self, target: Record) -> np.ndarray:
+        """Re-learned saliency (S×S) of one analysed, projected target; NaN where nothing could be learned."""
+        c, pool = self.config, self.pool
+        reg = target.regions
+        chosen = nearest(describe([target.gray[..., None].repeat(3, 2)]), pool.descriptors, c.neighbours)[0]
+        aligned = []
+        for n in chosen.tolist():
+            other = pool.records[n]
+            al = self._align(target, other)
+            if len(al.pairs) == 0:
+                continue
+            with torch.no_grad():
+                keep = (pool.filter(pair_features(target, other, al)) >= c.filter_threshold).numpy()
+            j = aligned_instances(other, al, keep)
+            aligned.append((other.features[j].double(), torch.from_numpy(other.pgt[j] == 1).double(),
+                            torch.from_numpy(other.regions.area[j]).double()))
+        confident = torch.from_numpy(target.pgt != IGNORED)
+        score, _ = relearn(target.features.double(), confident, torch.from_numpy(target.pgt == 1).double(),
+                           torch.from_numpy(reg.area).double(), aligned, c.l2)
+        score = score.numpy()
+        if np.isnan(score).any():
+            return np.full(reg.labels.shape, np.nan)
+        side = reg.labels.shape[0]
+        smooth = spatial_weighting(score, reg.centroid, reg.lab, c.sigma_xy * side, c.sigma_lab)
+        return smooth[reg.labels]
+
+    def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        if self.pool is None:
+            raise CheckpointError("refiner 'mijr': expected a fitted pool (index: PATH from salplug train mijr, "
+                                  "or MIJR.fit(pool) in Python), got none")
+        height, width = image.shape[-2:]
+        images = image.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        maps = saliency.detach().float().clamp(0, 1)[:, 0].cpu().numpy()
+        records = self._records([str(i) for i in range(len(images))], images, maps, [None] * len(images))
+        out = []
+        for record, prior in zip(records, maps):
+            learned = self.refine_record(self._project(record, self.pool.projection))
+            full = cv2.resize(learned.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+            mixed = prior if np.isnan(full).any() else (1 - self.config.blend) * prior + self.config.blend * full
+            out.append(np.clip(mixed, 0, 1))
+        return torch.from_numpy(np.stack(out))[:, None].to(saliency.device, saliency.dtype)
