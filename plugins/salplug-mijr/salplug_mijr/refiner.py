@@ -74,14 +74,16 @@ class MIJR(Refiner):
         sigma_xy: float = Field(default=0.1, gt=0, description="Spatial σ of the superpixel weighting, as a share of the side.")
         sigma_lab: float = Field(default=10.0, gt=0, description="Colour σ (CIE-Lab) of the superpixel weighting.")
         blend: float = Field(default=0.5, ge=0, le=1, description="Share of the re-learned map in the output (the rest: the base map).")
-        seed: int = Field(default=0, description="Seed of the filter's initialisation and training.")
+        seed: int = Field(default=0, description="Seed of the filter's training and of a random (untagged) backbone.")
 
     def __init__(self, config=None, **options: Any):
         super().__init__(config, **options)
         self.pool: Pool | None = Pool.load(self.config.index) if self.config.index else None
         self.analysis = self._analysis(self.pool.analysis if self.pool else {})
         self.config = self.config.model_copy(update=self.analysis)
-        self.encoder = Encoder(self.analysis["backbone"], self.config.backbone_weights)
+        with torch.random.fork_rng(devices=[]):  # a random backbone (weights None) is the same on every build
+            torch.manual_seed(self.config.seed)
+            self.encoder = Encoder(self.analysis["backbone"], self.config.backbone_weights)
         self.eval()
 
     def _analysis(self, stored: dict[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,8 @@ def test_saved_index_gives_the_same_maps_up_to_its_fp16_features(fitted_refiner,
     again = MIJR(index=str(fitted), backbone_weights=None)
     out = again(image, base)
     assert out.shape == base.shape and 0 <= out.min() and out.max() <= 1
-    assert torch.allclose(first(image, base), out, atol=2e-2)
+    assert torch.equal(MIJR(index=str(fitted), backbone_weights=None)(image, base), out)  # a reload is exact
+    assert float((first(image, base) - out).abs().mean()) < 0.005  # fp16 storage moves the fitted maps only slightly
 
 
 def test_refined_map_stays_near_a_good_base_map_on_the_object(fitted):
