@@ -49,8 +49,6 @@ def restore_state(component: Component, state: Mapping[str, torch.Tensor], *, st
 
 def save_component(component: Component, path: str | Path, card: Mapping[str, Any] | None = None) -> Path:
     """Atomically write the component's `checkpoint_state`, config and card to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "kind": component.kind,
@@ -59,10 +57,17 @@ def save_component(component: Component, path: str | Path, card: Mapping[str, An
         "card": dict(card or {}),
         "state_dict": checkpoint_state(component),
     }
+    return write_payload(payload, path)
+
+
+def write_payload(payload: Mapping[str, Any], path: str | Path) -> Path:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        torch.save(dict(payload), tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -70,17 +75,23 @@ def save_component(component: Component, path: str | Path, card: Mapping[str, An
     return path
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint's payload (on CPU) after checking its format."""
+def read_payload(path: str | Path, fmt: str, *, what: str, missing_hint: str = "", expected: str) -> dict[str, Any]:
+    """Load a weights-only torch file (on CPU) whose "format" is `fmt`; errors name `what` and `path`."""
     try:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
+        raise CheckpointError(f"{what} {path} does not exist{missing_hint}") from None
     except Exception as err:
-        raise CheckpointError(f"checkpoint {path} is not a readable torch file: {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path}: expected a {FORMAT} file written by save_weights")
+        raise CheckpointError(f"{what} {path} is not a readable torch file: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(expected)
     return payload
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint's payload (on CPU) after checking its format."""
+    return read_payload(path, FORMAT, what="checkpoint",
+                        expected=f"checkpoint {path}: expected a {FORMAT} file written by save_weights")
 
 
 def load_component(component: Component, path: str | Path, *, strict: bool = True) -> dict[str, Any]:

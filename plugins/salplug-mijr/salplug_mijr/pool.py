@@ -6,8 +6,6 @@ read back with torch's weights-only loader, so a fitted refiner is reused withou
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from salplug.errors import CheckpointError
+from salplug.weights import read_payload, write_payload
 
 from .analysis import Record
 from .filter import PairFilter
@@ -67,34 +65,19 @@ class Pool:
 
     def save(self, path: str | Path) -> Path:
         """Atomically write the pool file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
+        return write_payload({
             "format": FORMAT, "analysis": self.analysis, "card": self.card,
             "records": [r.to_state() for r in self.records], "descriptors": self.descriptors,
             "projection": {"mean": self.projection.mean, "components": self.projection.components},
             "filter": {"features": self.filter.mean.numel(), "state": self.filter.state_dict()},
-        }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        }, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Pool:
-        try:
-            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise CheckpointError(f"refiner 'mijr': pool index {path} does not exist (fit one: salplug train mijr)") from None
-        except Exception as err:
-            raise CheckpointError(f"refiner 'mijr': pool index {path} is not a readable torch file: {err}") from err
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise CheckpointError(f"refiner 'mijr': expected a {FORMAT} file at {path} (written by MIJR.save_index)")
+        payload = read_payload(
+            path, FORMAT, what="refiner 'mijr': pool index", missing_hint=" (fit one: salplug train mijr)",
+            expected=f"refiner 'mijr': expected a {FORMAT} file at {path} (written by MIJR.save_index)",
+        )
         pair_filter = PairFilter(payload["filter"]["features"])
         pair_filter.load_state_dict(payload["filter"]["state"])
         pair_filter.eval()
