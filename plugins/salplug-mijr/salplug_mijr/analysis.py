@@ -84,11 +84,10 @@ def raw_features(fmap: Tensor, reg: Regions, size: int) -> tuple[Tensor, Tensor]
 def analyse(key: str, image: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, fmap: Tensor, *,
             size: int, segments: int, compactness: float, proposals: int,
             aggressive: tuple[float, float, float], conservative: tuple[float, float, float]) -> Record:
-    """Analyse one image: H×W×3 RGB and H×W map in [0, 1], optional H×W bool mask, and its feature map.
-
-    `fmap` is the encoder's output for the image at size×size; features stay raw (unprojected).
+    """Analyse one image: size×size×3 RGB (already squared, as the encoder saw it) and H×W map in [0, 1],
+    optional H×W bool mask, and its feature map `fmap`; features stay raw (unprojected).
     """
-    small = np.clip(square(image.astype(np.float32), size), 0, 1)
+    small = image
     p = np.clip(square(prob.astype(np.float32), size), 0, 1)
     reg = regions(small, segments, compactness, proposals)
     n = reg.count

@@ -45,7 +45,6 @@ def match(target: Tensor, other: Tensor, lam: float = 0.5) -> tuple[Tensor, Tens
     _, h2, w2 = other.shape
     cost = torch.cdist(target.flatten(1).T[None], other.flatten(1).T[None])[0].view(h, w, h2, w2)
     total = torch.zeros_like(cost)
-    count = torch.zeros(h, w, h2, w2)
     for oy in (-1, 0, 1):
         for ox in (-1, 0, 1):
             ty, tx = slice(max(-oy, 0), h - max(oy, 0)), slice(max(-ox, 0), w - max(ox, 0))
@@ -53,7 +52,7 @@ def match(target: Tensor, other: Tensor, lam: float = 0.5) -> tuple[Tensor, Tens
             ry, rx = slice(max(-oy, 0), h2 - max(oy, 0)), slice(max(-ox, 0), w2 - max(ox, 0))
             qy, qx = slice(max(oy, 0), h2 + min(oy, 0)), slice(max(ox, 0), w2 + min(ox, 0))
             total[ty, tx, ry, rx] += cost[sy, sx, qy, qx]
-            count[ty, tx, ry, rx] += 1
+    count = _window_count(h, h2)[:, None, :, None] * _window_count(w, w2)[None, :, None, :]
     yy = torch.arange(h, dtype=torch.float32)[:, None, None, None] / h
     xx = torch.arange(w, dtype=torch.float32)[None, :, None, None] / w
     y2 = torch.arange(h2, dtype=torch.float32)[None, None, :, None] / h2
@@ -61,6 +60,12 @@ def match(target: Tensor, other: Tensor, lam: float = 0.5) -> tuple[Tensor, Tens
     energy = total / count + lam * torch.sqrt((yy - y2) ** 2 + (xx - x2) ** 2)
     best = energy.view(h * w, h2 * w2).argmin(1)
     return best, cost.view(h * w, h2 * w2).gather(1, best[:, None])[:, 0]
+
+
+def _window_count(n: int, n2: int) -> Tensor:
+    """n×n2: how many of the offsets −1, 0, 1 keep both index a < n and index b < n2 in range."""
+    a, b = torch.arange(n)[:, None], torch.arange(n2)[None, :]
+    return sum(((a + o >= 0) & (a + o < n) & (b + o >= 0) & (b + o < n2)).float() for o in (-1, 0, 1))
 
 
 def grid_labels(labels: np.ndarray, step: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from salplug.training import log
 from .alignment import align, aligned_instances, pair_features
 from .analysis import Record, analyse, square
 from .features import Encoder
-from .filter import PairFilter, region_iou, table_one
+from .filter import HARD, PairFilter, region_iou, table_one
 from .pool import Pool, PoolImage, Projection
 from .pseudo import AGGRESSIVE, CONSERVATIVE, IGNORED
 from .relearn import relearn, spatial_weighting
@@ -141,7 +141,7 @@ class MIJR(Refiner):
         sample = torch.cat([torch.cat([r.features, r.proposal_features]) for r in records])
         projection = Projection.fit(sample, self.analysis["dims"])
         records = [self._project(r, projection) for r in records]
-        descriptors = describe([r.gray[..., None].repeat(3, 2) for r in records])
+        descriptors = describe([r.gray for r in records])
         labelled = [i for i, r in enumerate(records) if r.inter is not None]
         if len(labelled) < 2:
             raise ValueError(f"refiner 'mijr': the pair filter needs masks for at least 2 pool images, got {len(labelled)}")
@@ -159,7 +159,7 @@ class MIJR(Refiner):
                 x.append(pair_features(target, other, al))
                 label.append(torch.from_numpy(y))
                 weight.append(torch.from_numpy(w))
-                hard.append(torch.from_numpy(iou_t <= 0.15))
+                hard.append(torch.from_numpy(iou_t <= HARD))
         x, label, weight, hard = torch.cat(x), torch.cat(label), torch.cat(weight), torch.cat(hard)
         pair_filter = PairFilter(x.shape[1])
         losses = pair_filter.fit(x, label, weight, epochs=c.filter_epochs, seed=c.seed)
@@ -184,11 +184,11 @@ class MIJR(Refiner):
             raise CheckpointError("refiner 'mijr': save_index expected a fitted pool, got none (call fit first)")
         return self.pool.save(path)
 
-    def refine_record(self, target: Record) -> np.ndarray:
-        """Re-learned saliency (S×S) of one analysed, projected target; NaN where nothing could be learned."""
+    def refine_record(self, target: Record) -> np.ndarray | None:
+        """Re-learned saliency (S×S) of one analysed, projected target; None when nothing could be learned."""
         c, pool = self.config, self.pool
         reg = target.regions
-        chosen = nearest(describe([target.gray[..., None].repeat(3, 2)]), pool.descriptors, c.neighbours)[0]
+        chosen = nearest(describe([target.gray]), pool.descriptors, c.neighbours)[0]
         aligned = []
         for n in chosen.tolist():
             other = pool.records[n]
@@ -205,7 +205,7 @@ class MIJR(Refiner):
                            torch.from_numpy(reg.area).double(), aligned, c.l2)
         score = score.numpy()
         if np.isnan(score).any():
-            return np.full(reg.labels.shape, np.nan)
+            return None
         side = reg.labels.shape[0]
         smooth = spatial_weighting(score, reg.centroid, reg.lab, c.sigma_xy * side, c.sigma_lab)
         return smooth[reg.labels]
@@ -221,7 +221,9 @@ class MIJR(Refiner):
         out = []
         for record, prior in zip(records, maps):
             learned = self.refine_record(self._project(record, self.pool.projection))
+            if learned is None:
+                out.append(prior)
+                continue
             full = cv2.resize(learned.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-            mixed = prior if np.isnan(full).any() else (1 - self.config.blend) * prior + self.config.blend * full
-            out.append(np.clip(mixed, 0, 1))
+            out.append(np.clip((1 - self.config.blend) * prior + self.config.blend * full, 0, 1))
         return torch.from_numpy(np.stack(out))[:, None].to(saliency.device, saliency.dtype)

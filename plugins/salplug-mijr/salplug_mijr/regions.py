@@ -140,11 +140,13 @@ def objectness(members: np.ndarray, boxes: np.ndarray, area: np.ndarray, lab: np
     return contrast * (m @ area) / np.maximum(box_area, 1)
 
 
-def select(members: np.ndarray, boxes: np.ndarray, score: np.ndarray, image_area: float, count: int,
-           overlap: float = 0.8, min_share: float = 0.01, max_share: float = 0.9,
-           area: np.ndarray | None = None) -> np.ndarray:
-    """Indices of up to `count` proposals: best objectness first, skipping near-duplicate boxes (spread)."""
-    share = (members @ area) / image_area if area is not None else np.full(len(boxes), 0.5)
+def select(members: np.ndarray, boxes: np.ndarray, score: np.ndarray, area: np.ndarray, count: int,
+           overlap: float = 0.8, min_share: float = 0.01, max_share: float = 0.9) -> np.ndarray:
+    """Indices of up to `count` proposals: best objectness first, skipping near-duplicate boxes (spread).
+
+    Only regions covering `min_share` to `max_share` of the image (superpixel `area`s) compete.
+    """
+    share = (members @ area) / area.sum()
     order = [i for i in np.argsort(-score) if min_share <= share[i] <= max_share]
     chosen: list[int] = []
     for i in order:
@@ -167,8 +169,7 @@ def regions(image: np.ndarray, n_segments: int, compactness: float, proposals: i
     area, centroid, box, lab = segment_stats(labels, lab_image)
     adj = adjacency(labels)
     members, boxes = group(area, box, lab, adj)
-    keep = select(members, boxes, objectness(members, boxes, area, lab, adj), float(labels.size), proposals,
-                  area=area)
+    keep = select(members, boxes, objectness(members, boxes, area, lab, adj), area, proposals)
     members, boxes = members[keep], boxes[keep]
     box_centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
     distance = np.linalg.norm(centroid[None] - box_centre[:, None], axis=2)

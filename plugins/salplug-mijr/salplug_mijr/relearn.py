@@ -73,11 +73,10 @@ def relearn(target: Tensor, confident: Tensor, target_label: Tensor, target_weig
     xt, yt, wt = target[confident], target_label[confident], target_weight[confident]
     if len(yt) == 0 or yt.min() == yt.max():
         return torch.full((len(target),), float("nan"), dtype=target.dtype), torch.zeros(0, dtype=torch.float64)
-    sets = [aligned_m for aligned_m in aligned]
     joint = (torch.cat([a[0] for a in aligned]), torch.cat([a[1] for a in aligned]), torch.cat([a[2] for a in aligned])) \
         if aligned else (xt[:0], yt[:0], wt[:0])
     scores, alphas = [], []
-    for x, y, w in [*sets, joint]:
+    for x, y, w in [*aligned, joint]:
         xs, ys, ws = torch.cat([xt, x]), torch.cat([yt, y]), torch.cat([wt, w])
         model = fit_logistic(xs, ys, balanced(ys, ws), l2)
         wrong = (predict(model, xt) > 0.5).to(yt.dtype) != yt

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,11 +56,10 @@ def hog_descriptor(gray: np.ndarray) -> np.ndarray:
 
 
 def describe(images: Sequence[np.ndarray]) -> Tensor:
-    """N×(512+1764) scene descriptors of H×W×3 RGB images in [0, 1] (any sizes)."""
-    import cv2
-
-    grays = [cv2.resize(cv2.cvtColor(np.asarray(im, np.float32), cv2.COLOR_RGB2GRAY), (SIDE, SIDE),
-                        interpolation=cv2.INTER_AREA) for im in images]
+    """N×(512+1764) scene descriptors of H×W×3 RGB or H×W grey images in [0, 1] (any sizes)."""
+    grays = [np.asarray(im, np.float32) for im in images]
+    grays = [cv2.resize(g if g.ndim == 2 else cv2.cvtColor(g, cv2.COLOR_RGB2GRAY), (SIDE, SIDE),
+                        interpolation=cv2.INTER_AREA) for g in grays]
     g = F.normalize(gist(torch.from_numpy(np.stack(grays))), dim=1)
     h = F.normalize(torch.from_numpy(np.stack([hog_descriptor(x) for x in grays])).float(), dim=1)
     return torch.cat([g, h], dim=1) / math.sqrt(2)

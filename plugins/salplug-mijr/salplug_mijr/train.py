@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import torch
 from pydantic import Field
 
 import salplug
@@ -67,8 +68,6 @@ class MIJRTrainer(salplug.Trainer):
         threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
 
     def run(self) -> Path:
-        import torch
-
         cfg = self.config
         start = time.time()
         if cfg.threads:
