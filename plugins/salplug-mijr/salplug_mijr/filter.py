@@ -54,7 +54,18 @@ class PairFilter(nn.Module):
 
     def fit(self, x: Tensor, label: Tensor, weight: Tensor, epochs: int = 300, lr: float = 1e-3,
             weight_decay: float = 1e-3, seed: int = 0) -> list[float]:
-        """Full-batch Adam on the weighted, class-balanced BCE; returns the loss per epoch."""
+        """Full-batch Adam on the weighted, class-balanced BCE from a fresh `seed`-ed initialisation; returns the loss per epoch.
+
+        The seed governs initialisation and dropout without touching the caller's random state.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for layer in self.net:
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+            return self._train(x, label, weight, epochs, lr, weight_decay)
+
+    def _train(self, x: Tensor, label: Tensor, weight: Tensor, epochs: int, lr: float, weight_decay: float) -> list[float]:
         keep = weight > 0
         x, label, weight = x[keep].float(), label[keep].float(), weight[keep].float()
         if len(x) == 0 or label.min() == label.max():
@@ -64,7 +75,6 @@ class PairFilter(nn.Module):
         self.std.copy_(x.std(0).clamp_min(1e-6))
         positive = float((label * weight).sum() / weight.sum())
         balance = torch.where(label > 0.5, 0.5 / positive, 0.5 / (1 - positive)) * weight
-        torch.manual_seed(seed)
         optim = torch.optim.Adam(self.net.parameters(), lr=lr, weight_decay=weight_decay)
         history = []
         self.train()

@@ -35,3 +35,16 @@ def test_filter_learns_a_separable_rule():
 def test_filter_refuses_one_class():
     with pytest.raises(ValueError, match="both labels"):
         PairFilter(3).fit(torch.randn(10, 3), torch.ones(10), torch.ones(10))
+
+
+def test_filter_fit_is_fixed_by_its_seed_and_leaves_the_global_random_state_alone():
+    g = torch.Generator().manual_seed(1)
+    x, label = torch.randn(100, 4, generator=g), (torch.rand(100, generator=g) > 0.5).float()
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    first, second = PairFilter(4), PairFilter(4)
+    state = torch.random.get_rng_state()
+    first.fit(x, label, torch.ones(100), epochs=20, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second.fit(x, label, torch.ones(100), epochs=20, seed=7)
+    assert torch.equal(first(x), second(x)) and not torch.equal(before, state)
