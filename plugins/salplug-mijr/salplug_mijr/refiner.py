@@ -184,12 +184,17 @@ class MIJR(Refiner):
             raise CheckpointError("refiner 'mijr': save_index expected a fitted pool, got none (call fit first)")
         return self.pool.save(path)
 
-    def refine_record(self, target: Record) -> np.ndarray | None:
-        """Re-learned saliency (S×S) of one analysed, projected target; None when nothing could be learned."""
+    def analyse_targets(self, images: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> list[Record]:
+        """Targets (H×W×3 images in [0, 1], H×W base maps) analysed and projected with the fitted pool's projection."""
+        records = self._records([str(i) for i in range(len(images))], images, maps, [None] * len(images))
+        return [self._project(r, self.pool.projection) for r in records]
+
+    def retrieved_instances(self, target: Record) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """Per retrieved pool image, its instances aligned with the target in pairs the filter keeps:
+        (features, pseudo label, area), as the re-learning takes them."""
         c, pool = self.config, self.pool
-        reg = target.regions
         chosen = nearest(describe([target.gray]), pool.descriptors, c.neighbours)[0]
-        aligned = []
+        out = []
         for n in chosen.tolist():
             other = pool.records[n]
             al = self._align(target, other)
@@ -198,17 +203,34 @@ class MIJR(Refiner):
             with torch.no_grad():
                 keep = (pool.filter(pair_features(target, other, al)) >= c.filter_threshold).numpy()
             j = aligned_instances(other, al, keep)
-            aligned.append((other.features[j].double(), torch.from_numpy(other.pgt[j] == 1).double(),
-                            torch.from_numpy(other.regions.area[j]).double()))
+            out.append((other.features[j].double(), torch.from_numpy(other.pgt[j] == 1).double(),
+                        torch.from_numpy(other.regions.area[j]).double()))
+        return out
+
+    def relearned_scores(self, target: Record, retrieved: list[tuple[Tensor, Tensor, Tensor]]) -> np.ndarray | None:
+        """Eq. 6-8 re-learned score per target superpixel, before the spatial weighting; None when nothing could be learned."""
         confident = torch.from_numpy(target.pgt != IGNORED)
         score, _ = relearn(target.features.double(), confident, torch.from_numpy(target.pgt == 1).double(),
-                           torch.from_numpy(reg.area).double(), aligned, c.l2)
+                           torch.from_numpy(target.regions.area).double(), retrieved, self.config.l2)
         score = score.numpy()
-        if np.isnan(score).any():
-            return None
+        return None if np.isnan(score).any() else score
+
+    def spatial_map(self, target: Record, score: np.ndarray) -> np.ndarray:
+        """Superpixel scores after the spatial weighting, painted at the working size (S×S)."""
+        reg = target.regions
         side = reg.labels.shape[0]
-        smooth = spatial_weighting(score, reg.centroid, reg.lab, c.sigma_xy * side, c.sigma_lab)
-        return smooth[reg.labels]
+        return spatial_weighting(score, reg.centroid, reg.lab, self.config.sigma_xy * side, self.config.sigma_lab)[reg.labels]
+
+    def refine_record(self, target: Record) -> np.ndarray | None:
+        """Re-learned saliency (S×S) of one analysed, projected target; None when nothing could be learned."""
+        score = self.relearned_scores(target, self.retrieved_instances(target))
+        return None if score is None else self.spatial_map(target, score)
+
+    def fuse(self, base: np.ndarray, learned: np.ndarray | None) -> np.ndarray:
+        """The output map: `blend` of the re-learned map (full size) over the base map; the base map when nothing was learned."""
+        if learned is None:
+            return base
+        return np.clip((1 - self.config.blend) * base + self.config.blend * learned, 0, 1)
 
     def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
         if self.pool is None:
@@ -217,13 +239,10 @@ class MIJR(Refiner):
         height, width = image.shape[-2:]
         images = image.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         maps = saliency.detach().float().clamp(0, 1)[:, 0].cpu().numpy()
-        records = self._records([str(i) for i in range(len(images))], images, maps, [None] * len(images))
         out = []
-        for record, prior in zip(records, maps):
-            learned = self.refine_record(self._project(record, self.pool.projection))
-            if learned is None:
-                out.append(prior)
-                continue
-            full = cv2.resize(learned.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-            out.append(np.clip((1 - self.config.blend) * prior + self.config.blend * full, 0, 1))
+        for record, prior in zip(self.analyse_targets(images, maps), maps):
+            learned = self.refine_record(record)
+            full = None if learned is None else cv2.resize(learned.astype(np.float32), (width, height),
+                                                           interpolation=cv2.INTER_LINEAR)
+            out.append(self.fuse(prior, full))
         return torch.from_numpy(np.stack(out))[:, None].to(saliency.device, saliency.dtype)
