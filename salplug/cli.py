@@ -151,7 +151,7 @@ def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _settings(pairs: list[str], usage: str) -> dict:
+def parse_settings(pairs: list[str], usage: str) -> dict:
     """``KEY=VALUE`` strings as a mapping, each value read as YAML (3, 0.1, [a, b], null)."""
     options: dict = {}
     for setting in pairs:
@@ -163,7 +163,7 @@ def _settings(pairs: list[str], usage: str) -> dict:
 
 
 def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chain:
-    chain = Chain.from_spec(with_settings(load_spec(spec), _settings(settings, "STEP.FIELD=VALUE")))
+    chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         return chain.to(torch.device(device))
@@ -215,7 +215,7 @@ def _train_options(args: argparse.Namespace) -> dict:
         if not isinstance(loaded, dict):
             raise CommandError(f"train: expected {args.config} to hold a mapping of fields, got {type(loaded).__name__}")
         options.update(loaded)
-    options.update(_settings(args.settings, "FIELD=VALUE"))
+    options.update(parse_settings(args.settings, "FIELD=VALUE"))
     return options
 
 

@@ -9,7 +9,7 @@ on the other targets, k-fold (do the features carry saliency from image to image
 re-learning needs?). Each source is scored alone and blended with the base map as the refiner
 blends it. Run it with a pool fitted on the other half:
 
-    python -m salplug_mijr.ceilings --dataset DIR --prior NAME --half odd --index POOL
+    python -m salplug_mijr.ceilings --dataset DIR --prior NAME --half odd --index POOL [--set blend=0.25]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from salplug.cli import parse_settings
 from salplug.datasets import SODDataset, index_folder
 from salplug.evaluation import Scorer, read_uint8
 from salplug.io import read_image, read_map
@@ -153,11 +154,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--index", required=True, help="fitted pool file (salplug train mijr)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
+    parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
+                        help="refiner config field (VALUE read as YAML), e.g. blend=0.25")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
-    refiner = MIJR(index=args.index)
+    refiner = MIJR(index=args.index, **parse_settings(args.settings, "FIELD=VALUE"))
     dataset = SODDataset(args.dataset, half=args.half)
-    rows = ceilings(refiner, load_targets(refiner, dataset, dataset.prior_folder(args.prior), args.limit), args.folds)
+    targets = load_targets(refiner, dataset, dataset.prior_folder(args.prior), args.limit)
+    rows = ceilings(refiner, targets, args.folds)
+    print(f"prior {args.prior}, {len(targets)} held-out images ({args.half} half), pool {args.index}")
     print(f"{'source':42s} {'MAE':>7s} {'maxF':>7s} {'meanF':>7s} {'fallbacks':>9s}")
     for name, s in rows.items():
         print(f"{name:42s} {s['mae']:7.4f} {s['max_f']:7.4f} {s['mean_f']:7.4f} {s.get('fallbacks', 0):9d}")

@@ -1,10 +1,11 @@
 """The ceilings diagnosis on synthetic held-out scenes: its MIJR row is the refiner's output, its bounds behave."""
 
+import cv2
 import numpy as np
 import torch
 from mijr_synthetic import pool, scene
 from salplug_mijr import MIJR
-from salplug_mijr.ceilings import SOURCES, ceilings, make_target
+from salplug_mijr.ceilings import SOURCES, ceilings, main, make_target
 
 from salplug.evaluation import Scorer
 
@@ -37,3 +38,20 @@ def test_ceilings_rows_match_the_refiner_and_the_true_label_bound():
     # a classifier given the true labels of the image itself beats the noisy base map averaged per superpixel
     assert rows["true labels, same image"]["mae"] < rows["base map per superpixel"]["mae"]
     assert rows["true labels, same image"]["fallbacks"] == 0
+
+
+def test_ceilings_command_reads_a_dataset_folder(tmp_path, capsys):
+    refiner = MIJR(**TINY).fit(pool(8, 5))
+    index = refiner.save_index(tmp_path / "pool.pt")
+    for sub in ("images", "masks", "priors/base"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    for i, (image, base, mask) in enumerate(held_out(range(40, 44))):
+        cv2.imwrite(str(tmp_path / "data" / "images" / f"im{i}.png"), cv2.cvtColor((image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(tmp_path / "data" / "priors" / "base" / f"im{i}.png"), (base * 255).astype(np.uint8))
+        cv2.imwrite(str(tmp_path / "data" / "masks" / f"im{i}.png"), mask)
+    capsys.readouterr()  # the fit's log
+    main(["--dataset", str(tmp_path / "data"), "--prior", "base", "--half", "odd", "--index", str(index),
+          "--folds", "2", "--set", "backbone_weights=null"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"prior base, 2 held-out images (odd half), pool {index}"
+    assert [line[:42].rstrip() for line in out[2:]] == ["base map", *(n for s in SOURCES for n in (s, f"base + {s}"))]
