@@ -157,11 +157,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                         help="refiner config field (VALUE read as YAML), e.g. blend=0.25")
     args = parser.parse_args(argv)
-    torch.set_grad_enabled(False)
     refiner = MIJR(index=args.index, **parse_settings(args.settings, "FIELD=VALUE"))
     dataset = SODDataset(args.dataset, half=args.half)
-    targets = load_targets(refiner, dataset, dataset.prior_folder(args.prior), args.limit)
-    rows = ceilings(refiner, targets, args.folds)
+    with torch.no_grad():
+        targets = load_targets(refiner, dataset, dataset.prior_folder(args.prior), args.limit)
+        rows = ceilings(refiner, targets, args.folds)
     print(f"prior {args.prior}, {len(targets)} held-out images ({args.half} half), pool {args.index}")
     print(f"{'source':42s} {'MAE':>7s} {'maxF':>7s} {'meanF':>7s} {'fallbacks':>9s}")
     for name, s in rows.items():
