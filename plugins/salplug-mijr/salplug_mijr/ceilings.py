@@ -96,6 +96,7 @@ def painted(refiner: MIJR, target: Target, source: str) -> np.ndarray | None:
 
 
 def load_targets(refiner: MIJR, dataset: SODDataset, prior_folder: Path, limit: int | None) -> list[Target]:
+    """The dataset's images (of its half, the first `limit`) with their prior maps and masks."""
     maps, _ = index_folder(prior_folder)
     out = []
     for key in dataset.keys[:limit]:
@@ -140,6 +141,7 @@ def score(refiner: MIJR, targets: Iterable[Target], metrics: Sequence[str]) -> d
 
 def ceilings(refiner: MIJR, targets: list[Target], folds: int = 5,
              metrics: Sequence[str] = ("mae", "fmeasure")) -> dict[str, dict[str, float]]:
+    """Every source for every target, then the scores of each row (see `score`)."""
     for t in targets:
         target_scores(refiner, t)
     cross_image(targets, min(folds, len(targets)), refiner.config.l2)
