@@ -101,16 +101,19 @@ def to_uint8(saliency: Tensor | np.ndarray) -> np.ndarray:
     return np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def square_uint8(array: np.ndarray, size: int) -> Tensor:
-    """An ``H×W×3`` image or ``H×W`` map in [0, 1] as a ``C×size×size`` uint8 tensor.
-
-    Trainers keep whole datasets in memory this way (a quarter of float32). Area
-    interpolation when either side shrinks, so small objects are averaged, not aliased;
-    linear when enlarging.
-    """
+def square(array: np.ndarray, size: int) -> np.ndarray:
+    """An ``H×W(×C)`` array resized to ``size×size``: area interpolation when either side shrinks,
+    so small objects are averaged, not aliased; linear when enlarging."""
     shrink = size < array.shape[0] or size < array.shape[1]
-    resized = cv2.resize(array, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    quantised = torch.from_numpy(np.round(np.clip(resized, 0, 1) * 255).astype(np.uint8))
+    return cv2.resize(array, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def square_uint8(array: np.ndarray, size: int) -> Tensor:
+    """An ``H×W×3`` image or ``H×W`` map in [0, 1] as a ``C×size×size`` uint8 tensor (see `square`).
+
+    Trainers keep whole datasets in memory this way (a quarter of float32).
+    """
+    quantised = torch.from_numpy(np.round(np.clip(square(array, size), 0, 1) * 255).astype(np.uint8))
     return quantised.permute(2, 0, 1) if quantised.ndim == 3 else quantised[None]
 
 

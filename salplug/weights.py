@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,14 +117,27 @@ def checkpoint_architecture(
     that sets weight shapes) that contradicts the file is a `CheckpointError` naming both.
     """
     stored = {} if path is None else read_checkpoint(path).get("config", {})
+    return stored_fields(
+        config, defaults, stored, shaped=shaped,
+        clash=lambda field, kept, given: f"{owner}: checkpoint {path} holds a network with {field}={kept!r}, "
+        f"got {field}={given!r}; leave {field} unset to follow the checkpoint",
+    )
+
+
+def stored_fields(
+    config: Any, defaults: Mapping[str, Any], stored: Mapping[str, Any], *, shaped: Iterable[str],
+    clash: Callable[[str, Any, Any], str],
+) -> dict[str, Any]:
+    """Per field of `defaults`: the config's value, else the stored one, else the default.
+
+    A `shaped` field given in the config that differs from the stored value is a
+    `CheckpointError` with the message `clash(field, stored, given)`.
+    """
     shaped = set(shaped)
     chosen = {}
     for field, default in defaults.items():
-        given, trained = getattr(config, field), stored.get(field)
-        if field in shaped and None not in (given, trained) and given != trained:
-            raise CheckpointError(
-                f"{owner}: checkpoint {path} holds a network with {field}={trained!r}, got {field}={given!r}; "
-                f"leave {field} unset to follow the checkpoint"
-            )
-        chosen[field] = next((value for value in (given, trained, default) if value is not None), None)
+        given, kept = getattr(config, field), stored.get(field)
+        if field in shaped and None not in (given, kept) and given != kept:
+            raise CheckpointError(clash(field, kept, given))
+        chosen[field] = next((value for value in (given, kept, default) if value is not None), None)
     return chosen

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from salplug.io import square
+
 from .features import box_means, instance_features
 from .pseudo import FOREGROUND, bilevel, superpixel_labels
 from .regions import Regions, regions
@@ -66,12 +68,6 @@ class Record:
             inter=state["inter"].numpy() if "inter" in state else None,
             union=state["union"].numpy() if "union" in state else None,
         )
-
-
-def square(image: np.ndarray, size: int) -> np.ndarray:
-    """An array resized to size×size (area averaging when shrinking)."""
-    shrink = image.shape[0] > size or image.shape[1] > size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def raw_features(fmap: Tensor, reg: Regions, size: int) -> tuple[Tensor, Tensor]:

@@ -26,9 +26,9 @@ import torch
 from salplug.cli import parse_settings
 from salplug.datasets import SODDataset, index_folder
 from salplug.evaluation import Scorer, read_uint8
-from salplug.io import read_image, read_map
+from salplug.io import read_image, read_map, square
 
-from .analysis import Record, square
+from .analysis import Record
 from .refiner import MIJR
 from .relearn import balanced, fit_logistic, predict
 

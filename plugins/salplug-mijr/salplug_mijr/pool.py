@@ -59,10 +59,6 @@ class Pool:
     analysis: dict[str, Any]
     card: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def labelled(self) -> list[int]:
-        return [i for i, r in enumerate(self.records) if r.inter is not None]
-
     def save(self, path: str | Path) -> Path:
         """Atomically write the pool file."""
         return write_payload({

@@ -15,10 +15,12 @@ from torch import Tensor
 
 from salplug.components import ComponentConfig, Refiner
 from salplug.errors import CheckpointError
+from salplug.io import square
 from salplug.training import log
+from salplug.weights import stored_fields
 
 from .alignment import align, aligned_instances, pair_features
-from .analysis import Record, analyse, square
+from .analysis import Record, analyse
 from .features import Encoder
 from .filter import HARD, PairFilter, region_iou, table_one
 from .pool import Pool, PoolImage, Projection
@@ -87,18 +89,13 @@ class MIJR(Refiner):
         self.eval()
 
     def _analysis(self, stored: dict[str, Any]) -> dict[str, Any]:
-        chosen = {}
-        for field, default in ANALYSIS.items():
-            given, fitted = getattr(self.config, field), stored.get(field)
-            if isinstance(fitted, list):
-                fitted = tuple(fitted)
-            if None not in (given, fitted) and given != fitted:
-                raise CheckpointError(
-                    f"refiner 'mijr': pool {self.config.index} was fitted with {field}={fitted!r}, got {field}={given!r}; "
-                    f"leave {field} unset to follow the pool"
-                )
-            chosen[field] = next(v for v in (given, fitted, default) if v is not None)
-        return chosen
+        """Pool-shaping fields: given, else the pool's (its lists read back as tuples), else ANALYSIS."""
+        fitted = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+        return stored_fields(
+            self.config, ANALYSIS, fitted, shaped=ANALYSIS,
+            clash=lambda field, kept, given: f"refiner 'mijr': pool {self.config.index} was fitted with "
+            f"{field}={kept!r}, got {field}={given!r}; leave {field} unset to follow the pool",
+        )
 
     def _records(self, keys: Sequence[str], images: Sequence[np.ndarray], maps: Sequence[np.ndarray],
                  masks: Sequence[np.ndarray | None]) -> list[Record]:
