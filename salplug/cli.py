@@ -206,6 +206,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON mapping of the trainer's config fields")
     _add_settings(parser, "FIELD=VALUE", "set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config")
     parser.add_argument("--show", action="store_true", help="print the trainer's fields and defaults, train nothing")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from the state file beside its `out` (same as --set resume=true)")
 
 
 def _train_options(args: argparse.Namespace) -> dict:
@@ -216,6 +218,8 @@ def _train_options(args: argparse.Namespace) -> dict:
             raise CommandError(f"train: expected {args.config} to hold a mapping of fields, got {type(loaded).__name__}")
         options.update(loaded)
     options.update(parse_settings(args.settings, "FIELD=VALUE"))
+    if args.resume:
+        options["resume"] = True
     return options
 
 
@@ -232,7 +236,11 @@ def _train(args: argparse.Namespace) -> int:
             rows.append((field, default, info.description or ""))
         print(_table(rows))
         return EXIT_OK
-    trainer = cls(cls.make_config(_train_options(args)))
+    options = _train_options(args)
+    if args.resume and "resume" not in cls.Config.model_fields:
+        raise CommandError(f"train {args.name}: --resume needs a trainer that runs on salplug.training_loop, "
+                           f"this one has no 'resume' field")
+    trainer = cls(cls.make_config(options))
     print(f"training {args.name}: {trainer.command()}", flush=True)
     print(f"wrote {trainer.run()}")
     return EXIT_OK

@@ -51,6 +51,95 @@ def half_of(stems: Iterable[str], half: str | None) -> list[str]:
     return ordered[HALVES.index(half) :: 2]
 
 
+def subset(stems: Iterable[str], count: int | None) -> list[str]:
+    """`count` sorted stems spread evenly over the sorted set (every (len/count)-th), or all when None.
+
+    Evenly spaced rather than the first N, so a subset of a set sorted by source (DUTS-TR's
+    stems follow ImageNet's synsets) covers every source.
+    """
+    ordered = sorted(stems)
+    if count is None or count >= len(ordered):
+        return ordered
+    if count < 1:
+        raise DatasetError(f"subset: expected a count of at least 1, got {count}")
+    return [ordered[(i * len(ordered)) // count] for i in range(count)]
+
+
+def folds(stems: Iterable[str], k: int) -> list[list[str]]:
+    """`k` folds of the sorted stems by index modulo `k`: with k = 2, the halves of `half_of`."""
+    if k < 2:
+        raise DatasetError(f"folds: expected k of at least 2, got {k}")
+    ordered = sorted(stems)
+    return [ordered[i::k] for i in range(k)]
+
+
+def split(stems: Iterable[str], k: int, fold: int, part: str) -> list[str]:
+    """The stems of fold `fold` (``part="held"``) or of every other fold (``part="train"``)."""
+    if not 0 <= fold < k:
+        raise DatasetError(f"split: expected a fold in 0..{k - 1}, got {fold}")
+    if part not in ("train", "held"):
+        raise DatasetError(f"split: expected part 'train' or 'held', got {part!r}")
+    every = folds(stems, k)
+    return every[fold] if part == "held" else sorted(s for i, f in enumerate(every) if i != fold for s in f)
+
+
+@dataclass
+class FolderDataset:
+    """Training data: ``DIR/images``, optional ``DIR/masks`` and priors, paired by stem.
+
+    Priors come from ``DIR/priors/<prior>`` or from a folder given apart (`priors_dir`).
+    Images lacking a wanted mask or prior are left out and listed in `problems`, so a
+    trainer can report them rather than train on a different set without a word.
+    """
+
+    root: Path
+    masks: bool = False
+    """Require a mask for every image used."""
+    prior: str | None = None
+    """Name of a prior folder under ``DIR/priors`` whose maps every image used needs."""
+    priors_dir: Path | None = None
+    """A prior folder elsewhere (overrides `prior`)."""
+    images: dict[str, Path] = field(init=False)
+    mask_files: dict[str, Path] = field(init=False)
+    prior_files: dict[str, Path] = field(init=False)
+    problems: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not (self.root / "images").is_dir():
+            raise DatasetError(f"dataset {self.root}: expected a folder {self.root / 'images'} "
+                               "(layout: DIR/images, optional DIR/masks and DIR/priors/<name>)")
+        self.images, self.problems = index_folder(self.root / "images")
+        self.mask_files, self.prior_files = {}, {}
+        if self.masks:
+            self.mask_files = self._paired(self.root / "masks", "mask")
+        folder = Path(self.priors_dir) if self.priors_dir is not None else (
+            self.root / "priors" / self.prior if self.prior is not None else None)
+        if folder is not None:
+            self.prior_files = self._paired(folder, "prior map")
+
+    def _paired(self, folder: Path, what: str) -> dict[str, Path]:
+        if not folder.is_dir():
+            raise DatasetError(f"dataset {self.root}: expected a {what} folder {folder}, got none")
+        files, clashes = index_folder(folder)
+        self.problems.update(clashes)
+        for stem in sorted(self.images.keys() - files.keys()):
+            path = str(self.images[stem])
+            reason = f"image without a {what} in {folder}"
+            self.problems[path] = f"{self.problems[path]}; {reason}" if path in self.problems else reason
+        return files
+
+    @property
+    def keys(self) -> list[str]:
+        """Sorted stems that have everything asked for."""
+        keys = set(self.images)
+        if self.masks:
+            keys &= self.mask_files.keys()
+        if self.prior is not None or self.priors_dir is not None:
+            keys &= self.prior_files.keys()
+        return sorted(keys)
+
+
 @dataclass
 class SODDataset:
     """Images and masks of one benchmark split, with the prior folders beside them."""

@@ -1,0 +1,79 @@
+"""Out-of-fold maps: a map for every image of a dataset, each from a fold model that never trained on it.
+
+    python -m salplug_baseline.out_of_fold --data ../shared/data/duts-tr -o ../duts-tr-baseline-maps
+
+Fold model k (checkpoint ``fold<k>``, or a path given with ``--checkpoints``) trained on
+every fold but k; its card records the rule, and this command maps exactly fold k's
+images with it, after checking that the card's fold, fold count and subset agree. The
+maps then serve label-free trainers as a detector's maps with realistic errors, like the
+PiCANet maps the LDPS paper trains on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from salplug.chain import Chain
+from salplug.datasets import FolderDataset, split, subset
+from salplug.errors import CheckpointError, SalplugError
+from salplug.runner import RunReport, run_chain_on_files
+
+from .prior import Baseline
+
+
+def fold_keys(data: FolderDataset, prior: Baseline, fold: int, folds: int, source: str) -> list[str]:
+    """The stems fold model `fold` did not train on, checked against its card."""
+    recorded = prior.card.get("data", {})
+    if (recorded.get("fold"), recorded.get("folds")) != (fold, folds):
+        raise CheckpointError(f"{source}: expected a model trained without fold {fold} of {folds}, its card says "
+                              f"fold={recorded.get('fold')!r}, folds={recorded.get('folds')!r}")
+    return split(subset(data.keys, recorded.get("subset")), folds, fold, "held")
+
+
+def out_of_fold(data_root: str | Path, out: str | Path, checkpoints: list[str], *, batch_size: int = 16,
+                device: str = "cpu", overwrite: bool = False, progress: bool = True) -> RunReport:
+    """Write ``out/<stem>.png`` for every image of every fold; returns the merged report."""
+    data = FolderDataset(Path(data_root))
+    report = RunReport(failed=dict(data.problems))
+    for fold, source in enumerate(checkpoints):
+        prior = Baseline(checkpoint=source)
+        keys = fold_keys(data, prior, fold, len(checkpoints), source)
+        chain = Chain([prior]).to(device)
+        part = run_chain_on_files(chain, [data.images[k] for k in keys], out, batch_size=batch_size,
+                                  overwrite=overwrite, progress=progress)
+        report.written += part.written
+        report.skipped += part.skipped
+        report.failed.update(part.failed)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m salplug_baseline.out_of_fold", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="dataset folder with images/ (DUTS-TR)")
+    parser.add_argument("-o", "--out", required=True, help="folder for the maps (<stem>.png)")
+    parser.add_argument("--checkpoints", nargs="+", default=["fold0", "fold1"],
+                        help="fold models in fold order: shipped tags or paths (default: fold0 fold1)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--overwrite", action="store_true", help="rewrite maps that exist")
+    args = parser.parse_args(argv)
+    started = time.time()
+    try:
+        report = out_of_fold(args.data, args.out, args.checkpoints, batch_size=args.batch_size, device=args.device,
+                             overwrite=args.overwrite)
+    except SalplugError as err:
+        print(f"out_of_fold: error: {err}", file=sys.stderr)
+        return 2
+    for path, reason in sorted(report.failed.items()):
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    print(f"{report.summary()} in {time.time() - started:.0f}s")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

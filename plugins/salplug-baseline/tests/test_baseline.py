@@ -1,0 +1,93 @@
+"""The baseline prior keeps the contract; its trainer and the out-of-fold command work end to end."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import salplug
+from salplug.errors import CheckpointError
+from salplug.io import read_map, write_png
+from salplug_baseline import Baseline
+from salplug_baseline.out_of_fold import main as out_of_fold_main
+from salplug_baseline.prior import shipped_path
+from salplug_baseline.train import saliency_loss, training_keys
+
+SMALL = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 16}
+
+
+@pytest.fixture
+def quiet():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="baseline: checkpoint=None")
+        yield
+
+
+def test_baseline_conformance(quiet):
+    salplug.testing.check_component(Baseline, SMALL)
+
+
+def test_an_untrained_baseline_is_a_loud_choice():
+    with pytest.warns(UserWarning, match="untrained decoder"):
+        Baseline(**SMALL)
+
+
+def test_loss_is_low_for_the_mask_and_high_for_its_inverse():
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1
+    good, bad = saliency_loss(20 * (mask - 0.5), mask), saliency_loss(-20 * (mask - 0.5), mask)
+    assert float(good) < 0.01 < 5 < float(bad)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        image = rng.integers(100, 255, (48, 64, 3), dtype=np.uint8)
+        mask = np.zeros((48, 64), np.uint8)
+        mask[10:38, 8 + 2 * i : 36 + 2 * i] = 255
+        image[mask > 0] //= 4
+        write_png(tmp_path / "data" / "images" / f"img{i}.png", image)
+        write_png(tmp_path / "data" / "masks" / f"img{i}.png", mask)
+    return tmp_path / "data"
+
+
+def train(dataset, out, fold):
+    trainer = salplug.build("trainer", "baseline", data=str(dataset), out=str(out), fold=fold, size=64, channels=16,
+                            epochs=2, batch_size=2, workers=0)
+    return trainer.run()
+
+
+def test_fold_training_then_out_of_fold_maps_cover_every_image(dataset, tmp_path, capsys):
+    fold0, fold1 = train(dataset, tmp_path / "f0.pt", 0), train(dataset, tmp_path / "f1.pt", 1)
+    card = Baseline(checkpoint=str(fold0)).card
+    assert card["data"]["fold"] == 0 and card["data"]["count"] == 4 and card["command"].startswith("salplug train")
+    assert card["training"]["state"] == "finished" and (tmp_path / card["loss_curve"]).is_file()
+    from salplug.datasets import FolderDataset
+
+    assert card["data"]["first"] == training_keys(FolderDataset(dataset, masks=True), None, 2, 0)[:3]
+    out = tmp_path / "maps"
+    assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(fold0), str(fold1)]) == 0
+    assert sorted(p.stem for p in out.glob("*.png")) == [f"img{i}" for i in range(8)]
+    assert read_map(out / "img3.png").shape == (48, 64)
+    assert "8 written" in capsys.readouterr().out
+
+
+def test_out_of_fold_refuses_a_model_of_another_fold(dataset, tmp_path):
+    fold0 = train(dataset, tmp_path / "f0.pt", 0)
+    with pytest.raises(CheckpointError, match="without fold 1 of 2, its card says fold=0"):
+        from salplug_baseline.out_of_fold import out_of_fold
+
+        out_of_fold(dataset, tmp_path / "maps", [str(fold0), str(fold0)], progress=False)
+
+
+@pytest.mark.parametrize("tag", ["shipped", "fold0", "fold1"])
+def test_shipped_checkpoints_load_and_name_their_data(tag):
+    if not shipped_path(tag).is_file():
+        pytest.skip(f"{shipped_path(tag).name} not shipped yet")
+    prior = Baseline(checkpoint=tag, backbone_weights=None)
+    assert "duts-tr" in prior.card["data"]["root"] and "sod-dev" not in prior.card["data"]["root"]
+    assert prior(torch.rand(1, 3, 41, 53)).shape == (1, 1, 41, 53)

@@ -1,0 +1,114 @@
+"""The resumable loop: an interrupted-and-resumed run ends with the weights of an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import salplug
+from salplug.datasets import FolderDataset
+from salplug.errors import CheckpointError
+from salplug.io import write_png
+from salplug.training_data import TrainingSet, epoch_order
+from salplug.training_loop import LoopConfig, fit, state_path
+
+
+class TinyPrior(salplug.PriorProvider):
+    name = "tiny-trainable"
+
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        self.net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+
+    def forward(self, image, keys=None):
+        return torch.sigmoid(self.net(image))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        image = rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)
+        mask = np.zeros((20, 24), np.uint8)
+        mask[5:15, 4 + i : 14 + i] = 255
+        image[mask > 0] //= 3
+        write_png(tmp_path / "data" / "images" / f"{i:02d}.png", image)
+        write_png(tmp_path / "data" / "masks" / f"{i:02d}.png", mask)
+    return tmp_path / "data"
+
+
+def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3):
+    torch.manual_seed(0)
+    model = TinyPrior()
+    optim = torch.optim.Adam(model.parameters(), 1e-2)
+    sched = torch.optim.lr_scheduler.StepLR(optim, 4, 0.5)
+    data = FolderDataset(folder, masks=True)
+    dataset = TrainingSet(data, data.keys, 16, crop=0.7, hflip=True, seed=3)
+    calls = {"n": 0}
+
+    def step(batch):
+        calls["n"] += 1
+        if calls["n"] == interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        loss = F.binary_cross_entropy(model(batch["image"]), batch["mask"])
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        return float(loss.detach())
+
+    config = LoopConfig(out=str(out), epochs=epochs, batch_size=3, workers=workers, seed=3, resume=resume)
+    result = fit(trainer="tiny", model=model, optim=optim, dataset=dataset, step=step, config=config,
+                 card={"data": "synthetic"}, sched=sched)
+    return model, result
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(folder, tmp_path):
+    whole, done = run(folder, tmp_path / "whole" / "m.pt")
+    assert done.finished and done.progress.step == 12
+    part, stopped = run(folder, tmp_path / "cut" / "m.pt", interrupt_at=5)
+    assert not stopped.finished and "SIGINT" in stopped.reason and stopped.progress.step == 5
+    assert state_path(tmp_path / "cut" / "m.pt").exists()
+    resumed, finished = run(folder, tmp_path / "cut" / "m.pt", resume=True)
+    assert finished.finished and finished.progress.step == 12
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6)
+    assert finished.progress.history == pytest.approx(done.progress.history, abs=1e-6)
+    logged = [json.loads(line) for line in (tmp_path / "cut" / "m.log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in logged] == list(range(1, 13))
+    card = TinyPrior().load_weights(tmp_path / "cut" / "m.pt")
+    assert card["training"]["state"] == "finished" and card["loss_curve"] == "m.loss.png"
+    assert (tmp_path / "cut" / "m.loss.png").stat().st_size > 0
+
+
+def test_the_interrupted_checkpoint_is_usable_and_says_so(folder, tmp_path):
+    _, stopped = run(folder, tmp_path / "m.pt", interrupt_at=2)
+    card = TinyPrior().load_weights(stopped.checkpoint)
+    assert card["training"]["state"].startswith("interrupted by SIGINT") and card["training"]["steps"] == 2
+
+
+def test_worker_processes_give_the_same_views_as_the_main_process(folder, tmp_path):
+    a, _ = run(folder, tmp_path / "a.pt", epochs=1)
+    b, _ = run(folder, tmp_path / "b.pt", epochs=1, workers=2)
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=1e-6)
+
+
+def test_resume_without_a_state_names_the_file(folder, tmp_path):
+    with pytest.raises(CheckpointError, match=r"m\.state\.pt does not exist \(resume needs"):
+        run(folder, tmp_path / "m.pt", resume=True)
+
+
+def test_views_are_fixed_by_seed_epoch_and_index(folder):
+    data = FolderDataset(folder, masks=True)
+    views = TrainingSet(data, data.keys, 16, crop=0.5, hflip=True, seed=1)
+    first, again, other = views[(0, 4)], views[(0, 4)], views[(1, 4)]
+    assert torch.equal(first["image"], again["image"]) and not torch.equal(first["image"], other["image"])
+    assert first["image"].shape == (3, 16, 16) and first["mask"].shape == (1, 16, 16)
+    assert epoch_order(10, 1, 0) == epoch_order(10, 1, 0) != epoch_order(10, 1, 1)
