@@ -7,6 +7,8 @@ free; value checks need a reduction, so callers on a hot path may skip them.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -38,10 +40,16 @@ def _check(x: object, what: str, channels: int, floating: bool = True) -> Tensor
 
 
 def _check_range(x: Tensor, what: str) -> None:
-    lo, hi = torch.aminmax(x.detach())
-    lo, hi = float(lo), float(hi)
-    if not (lo >= 0.0 and hi <= 1.0):
-        raise ContractError(f"{what}: expected values in [0, 1], got min {lo:.4g} and max {hi:.4g}")
+    """One fused min/max reduction: NaN propagates into it, inf shows as a bound."""
+    lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()
+    if lo >= 0.0 and hi <= 1.0:
+        return
+    if math.isnan(lo) or math.isnan(hi):
+        raise ContractError(f"{what}: expected finite values in [0, 1], got NaN")
+    if math.isinf(lo) or math.isinf(hi):
+        raise ContractError(f"{what}: expected finite values in [0, 1], got min {lo} and max {hi}")
+    hint = " (0-255 data? divide by 255)" if 1 < hi <= 255 and lo >= 0 else ""
+    raise ContractError(f"{what}: expected values in [0, 1], got min {lo:.4g} and max {hi:.4g}{hint}")
 
 
 def check_image(x: object, *, values: bool = True) -> Tensor:

@@ -7,6 +7,8 @@ imports arbitrary code. `version` lets the format change without breaking old fi
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +19,34 @@ from .errors import ChainError
 
 SPEC_VERSION = 1
 STEP_KINDS = ("prior", "refiner", "postprocessor")
+STEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def step_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a step, or None: names become output folders and ``step__field`` keys."""
+    if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
+        return (f"step names are identifiers (letters, digits, '-' and '_', starting with a letter or digit), "
+                f"got {name!r}")
+    if "__" in name:
+        return f"step names may not contain '__' (it separates step and field in set_params), got {name!r}"
+    return None
+
+
+def unique_names(given: Sequence[str | None], components: Sequence[str]) -> list[str]:
+    """Step names: the given ones, and for unnamed steps the component's name, numbered from the second
+    use on (``median``, ``median-2``) as scikit-learn's ``make_pipeline`` does. Given names are kept
+    as they are (two equal given names are the caller's error, reported by the chain)."""
+    taken = {name for name in given if name}
+    names = []
+    for name, component in zip(given, components):
+        if not name:
+            name, n = component, 1
+            while name in taken:
+                n += 1
+                name = f"{component}-{n}"
+            taken.add(name)
+        names.append(name)
+    return names
 
 
 class StepSpec(BaseModel):
@@ -27,12 +57,14 @@ class StepSpec(BaseModel):
     kind: Literal["prior", "refiner", "postprocessor"]
     component: str
     name: str = ""
+    """Empty: the component's name, numbered when it repeats (see `unique_names`)."""
     config: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _default_name(self) -> StepSpec:
-        if not self.name:
-            self.name = self.component
+    def _valid_name(self) -> StepSpec:
+        problem = self.name and step_name_problem(self.name)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -44,6 +76,21 @@ class ChainSpec(BaseModel):
     version: Literal[1] = SPEC_VERSION
     micro_batch: int | None = Field(default=None, ge=1)
     steps: list[StepSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _name_steps(self) -> ChainSpec:
+        names = unique_names([step.name for step in self.steps], [step.component for step in self.steps])
+        for step, name in zip(self.steps, names):
+            problem = step_name_problem(name)
+            if problem:
+                raise ValueError(f"step {step.component!r}: {problem}; give it a name")
+            step.name = name
+        seen: set[str] = set()
+        for i, step in enumerate(self.steps):
+            if step.name in seen:
+                raise ValueError(f"step {i}: step name {step.name!r} is used twice; give each step its own name")
+            seen.add(step.name)
+        return self
 
 
 def _where(loc: tuple[Any, ...], data: Any) -> str:
@@ -96,10 +143,11 @@ def with_settings(spec: ChainSpec, settings: dict[str, Any]) -> ChainSpec:
     Lets a command line point one step at another checkpoint or option without a new
     spec file; the components validate the values when the chain is built.
     """
-    steps = {step.name: step.model_copy(deep=True) for step in spec.steps}
+    steps = [step.model_copy(deep=True) for step in spec.steps]
+    by_name = {step.name: step for step in steps}
     for key, value in settings.items():
         name, sep, field = key.partition(".")
-        if not sep or not field or name not in steps:
-            raise ChainError(f"setting {key!r}: expected STEP.FIELD with STEP one of {', '.join(steps)}")
-        steps[name].config[field] = value
-    return spec.model_copy(update={"steps": list(steps.values())})
+        if not sep or not field or name not in by_name:
+            raise ChainError(f"setting {key!r}: expected STEP.FIELD with STEP one of {', '.join(by_name)}")
+        by_name[name].config[field] = value
+    return spec.model_copy(update={"steps": steps})

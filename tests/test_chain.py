@@ -106,7 +106,7 @@ def test_steps_run_in_chain_order_and_keep_size(images):
     [
         ([], "at least one step"),
         ([Square()], "expected a prior provider as the first step, got a refiner"),
-        (lambda: [salplug.build("prior", "center"), salplug.build("prior", "center")], "used twice"),
+        (lambda: [("a", salplug.build("prior", "center")), ("a", Square())], "'a' is used twice"),
         (
             lambda: [salplug.build("prior", "center"), ("a", salplug.build("prior", "center"))],
             "exactly one prior provider",
@@ -115,7 +115,10 @@ def test_steps_run_in_chain_order_and_keep_size(images):
             lambda: [salplug.build("prior", "center"), salplug.build("postprocessor", "normalize"), Square()],
             "refiners must come before post-processors",
         ),
-        (lambda: [salplug.build("prior", "center"), ("bad__name", Square())], "contain no '.' or '__'"),
+        (lambda: [salplug.build("prior", "center"), ("bad__name", Square())], "may not contain '__'"),
+        (lambda: [salplug.build("prior", "center"), ("../up", Square())], "identifiers"),
+        (lambda: [salplug.build("prior", "center"), ("/abs", Square())], "identifiers"),
+        (lambda: [salplug.build("prior", "center"), ("a.b", Square())], "identifiers"),
         (lambda: [salplug.build("prior", "center"), nn.Identity()], "got Identity"),
     ],
 )
@@ -208,15 +211,60 @@ def test_contract_errors_say_expected_and_got(images):
         chain(images, prior=torch.rand(5, 1, 36, 53))
 
 
-def test_value_checks_are_opt_in(images):
-    assert basic_chain()(images * 3).shape == (5, 1, 37, 53)
-    with pytest.raises(ContractError, match=r"image: expected values in \[0, 1\], got min [0-9.e-]+ and max 3"):
-        basic_chain(check_values=True)(images * 3)
-    checked = Chain([salplug.build("prior", "center"), Overflow()], check_values=True)
+def test_value_checks_are_on_by_default_and_off_only_when_asked(images):
+    assert basic_chain(check_values=False)(images * 3).shape == (5, 1, 37, 53)
+    with pytest.raises(ContractError, match=r"image: expected values in \[0, 1\], got min [0-9.e-]+ and max 3 \(0-255"):
+        basic_chain()(images * 3)
+    with pytest.raises(ContractError, match=r"image: expected finite values in \[0, 1\], got NaN"):
+        basic_chain()(images.masked_fill(images > 0.99, float("nan")))
+    checked = Chain([salplug.build("prior", "center"), Overflow()])
     with pytest.raises(ContractError, match=r"prior: expected values in \[0, 1\], got min -1"):
         checked(images, prior=-torch.ones(5, 1, 37, 53))
     with pytest.raises(ContractError, match=r"output of step 'overflow' \(refiner 'overflow'\): expected values in \[0, 1\], got min 1"):
         checked(images)
+
+
+class NaNs(Refiner):
+    name = "nans"
+
+    def forward(self, image, saliency):
+        return saliency.masked_fill(saliency > 0.9, float("nan"))
+
+
+class Infinite(Refiner):
+    name = "infinite"
+
+    def forward(self, image, saliency):
+        return saliency / (1 - saliency / saliency.amax())
+
+
+@pytest.mark.parametrize(("step", "got"), [(NaNs, "got NaN"), (Infinite, "got min [0-9.]+ and max inf")])
+def test_non_finite_step_output_is_named(images, step, got):
+    with pytest.raises(ContractError, match=rf"output of step '{step.name}' \(refiner '{step.name}'\): expected finite values in \[0, 1\], {got}"):
+        Chain([salplug.build("prior", "center"), step()])(images)
+
+
+def test_unnamed_repeats_get_numbered_names_in_python_and_in_specs(images):
+    steps = [{"kind": "prior", "component": "center"},
+             {"kind": "postprocessor", "component": "median", "config": {"size": 3}},
+             {"kind": "postprocessor", "component": "normalize"},
+             {"kind": "postprocessor", "component": "median", "config": {"size": 31}}]
+    from_spec = Chain.from_spec({"steps": steps})
+    assert list(from_spec.named_steps) == ["center", "median", "normalize", "median-2"]
+    assert from_spec.named_steps["median-2"].config.size == 31
+    built = Chain([salplug.build("prior", "center"), salplug.build("postprocessor", "median", size=3),
+                   salplug.build("postprocessor", "normalize"), salplug.build("postprocessor", "median", size=31)])
+    assert list(built.named_steps) == list(from_spec.named_steps)
+    assert torch.equal(built(images), from_spec(images))
+    named = Chain.from_spec({"steps": [*steps[:3], {**steps[3], "name": "median-2"},
+                                       {"kind": "postprocessor", "component": "median"}]})
+    assert list(named.named_steps)[-2:] == ["median-2", "median-3"]
+
+
+def test_spec_step_names_are_identifiers():
+    with pytest.raises(ChainError, match=r"step 1 \('\.\./x'\), field '\(step\)'.*identifiers"):
+        Chain.from_spec({"steps": [{"kind": "prior", "component": "center"},
+                                   {"kind": "postprocessor", "component": "median", "name": "../x"}]})
 
 
 def test_broken_steps_are_named(images):
