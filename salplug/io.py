@@ -1,12 +1,15 @@
 """Reading photos and maps from disk into the data contract, and writing maps back.
 
 Images come back as float32 RGB in [0, 1] whatever the file holds (grayscale, RGBA,
-palette, 8 or 16 bits); maps as float32 in [0, 1]. Writes are atomic, so a map that
+palette, 8 or 16 bits); maps as float32 in [0, 1]. Both are turned upright by the file's
+EXIF orientation, as viewers show them (PIL's ``ImageOps.exif_transpose``), so a map
+always overlays its photo as seen. Writes are atomic, so a map that
 exists on disk is always complete, which lets interrupted runs resume safely.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +22,31 @@ from torch import Tensor
 from .errors import ImageReadError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+EXIF_ORIENTATION = 0x0112
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+"""EXIF orientation (2-8) to the array operation that shows the picture upright, as PIL's exif_transpose."""
+MAX_CHANNEL_SPREAD = 8
+"""Largest difference (of 255) between the channels of a pixel in a colour file still read as a gray map."""
+
+
+def exif_orientation(data: np.ndarray) -> int:
+    """The EXIF orientation of encoded image bytes (1, upright, when absent or unreadable)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as picture:
+            value = picture.getexif().get(EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return 1
+    return value if value in _UPRIGHT else 1
 
 
 def _decode(path: str | Path) -> np.ndarray:
@@ -36,7 +64,8 @@ def _decode(path: str | Path) -> np.ndarray:
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None:
         raise ImageReadError(path, "not a decodable image (expected JPEG, PNG, BMP, TIFF or WebP data)")
-    return array
+    orientation = exif_orientation(data)
+    return np.ascontiguousarray(_UPRIGHT[orientation](array)) if orientation != 1 else array
 
 
 def _to_unit(array: np.ndarray, path: str | Path) -> np.ndarray:
@@ -55,7 +84,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """An ``H×W×3`` float32 RGB array in [0, 1]; alpha is dropped, gray is replicated."""
     array = _decode(path)
     if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     elif array.ndim == 3 and array.shape[2] == 4:
@@ -71,8 +100,14 @@ def read_map(path: str | Path) -> np.ndarray:
     """An ``H×W`` float32 array in [0, 1]; colour maps are converted to gray."""
     array = _decode(path)
     if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     elif array.ndim == 3 and array.shape[2] in (3, 4):
+        scale = 255 / np.iinfo(array.dtype).max if array.dtype.kind == "u" else 255.0
+        colour = array[:, :, :3].astype(np.float32) * scale
+        spread = float((colour.max(axis=2) - colour.min(axis=2)).max())
+        if spread > MAX_CHANNEL_SPREAD:
+            raise ImageReadError(path, f"a colour map whose channels differ by up to {spread:.0f} of 255 (a false-colour "
+                                       "rendering such as jet?); expected a grayscale map, one value per pixel")
         array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     elif array.ndim != 2:
         raise ImageReadError(path, f"unsupported layout with shape {array.shape}")

@@ -144,3 +144,34 @@ def test_square_uint8_keeps_channels_first_and_averages_when_shrinking():
     big = square_uint8(image, 16)
     assert big.shape == (3, 16, 16)
     assert big[0].max() == 0 and big[1].min() == 255 and torch.all(big[2] == 128)  # channels keep their order
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_pil_does_for_images_and_maps(tmp_path, orientation):
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    stored = Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.png"
+    stored.save(path, exif=exif)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    np.testing.assert_array_equal(np.round(read_image(path) * 255).astype(np.uint8), upright)
+    gray = tmp_path / "mask.png"
+    stored.convert("L").save(gray, exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(gray)))
+    np.testing.assert_array_equal(np.round(read_map(gray) * 255).astype(np.uint8), expected)
+    if orientation in (5, 6, 7, 8):
+        assert read_image(path).shape[:2] == (16, 12)
+
+
+def test_a_false_colour_map_is_refused_and_a_gray_one_stored_as_rgb_is_read(tmp_path):
+    ramp = np.tile(np.linspace(0, 255, 32).astype(np.uint8), (8, 1))
+    jet = tmp_path / "jet.png"
+    cv2.imwrite(str(jet), cv2.applyColorMap(ramp, cv2.COLORMAP_JET))
+    with pytest.raises(ImageReadError, match=r"jet.png: a colour map whose channels differ .*expected a grayscale map"):
+        read_map(jet)
+    rgb = tmp_path / "rgb-gray.png"
+    cv2.imwrite(str(rgb), np.repeat(ramp[:, :, None], 3, axis=2))
+    np.testing.assert_allclose(read_map(rgb), ramp / 255.0, atol=1e-6)
