@@ -7,6 +7,7 @@ misbehaving plugin is named the moment it breaks it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from .components import Component, PostProcessor, PriorProvider, Refiner
 from .contracts import check_image, check_map
-from .errors import ChainError, ContractError, SalplugError, StepError, UnknownComponentError
+from .errors import ChainError, ContractError, SalplugError, StepError, UnknownComponentError, UntrainedWarning
 from .factory import get_component
 from .spec import ChainSpec, StepSpec, load_spec, parse_spec, step_name_problem, unique_names
 
@@ -90,6 +91,11 @@ class Chain(nn.Module):
         super().__init__()
         named = _named(steps)
         _validate(named)
+        for name, component in named:
+            if component.untrained:
+                warnings.warn(f"step {name!r} ({component.kind} {component.name!r}) has no trained weights "
+                              "(checkpoint: null): its maps are not the method's; give it a checkpoint",
+                              UntrainedWarning, stacklevel=2)
         if micro_batch is not None and micro_batch < 1:
             raise ChainError(f"micro_batch: expected a positive integer or None, got {micro_batch}")
         self.steps = nn.ModuleDict(named)

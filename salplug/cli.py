@@ -3,15 +3,18 @@
 Each subcommand is a `Command` in `COMMANDS`: a function that adds its arguments and a
 function that runs it, so new subcommands are one table entry. Exit codes: 0 success,
 1 when some inputs failed (the others were still written), 2 for usage errors and any
-`SalplugError`, printed as one line without a traceback.
+`SalplugError`, printed as one line without a traceback, 130 when stopped by Ctrl-C
+(after a summary of what was written).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +36,8 @@ from .schema import chain_schema
 from .spec import load_spec, with_settings
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as shells report a command stopped by Ctrl-C."""
 
 
 class CommandError(SalplugError):
@@ -140,7 +145,8 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
 
 def _add_settings(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
     """The repeatable ``--set KEY=VALUE`` option of `run`, `eval` and `train`."""
-    parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar=metavar, help=help)
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar=metavar,
+                        help=f"{help}; one per --set, repeat it for more")
 
 
 def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
@@ -158,7 +164,12 @@ def parse_settings(pairs: list[str], usage: str) -> dict:
         key, sep, value = setting.partition("=")
         if not sep or not key:
             raise CommandError(f"expected --set {usage}, got {setting!r}")
-        options[key] = yaml.safe_load(value) if value else ""
+        try:
+            options[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError as err:
+            reason = " ".join(str(err).split())
+            raise CommandError(f"--set {setting!r}: the value is not plain YAML data ({reason}); "
+                               "quote it to pass it as a string") from None
     return options
 
 
@@ -185,6 +196,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{report.summary()} -> {args.output}")
     for path, reason in report.failed.items():
         print(f"failed: {path}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_FAILED_INPUTS if report.failed else EXIT_OK
 
 
@@ -359,7 +372,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("salplug: error: expected a command", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command].run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return COMMANDS[args.command].run(args)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("salplug: interrupted; files written so far are complete, run again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (SalplugError, OSError) as err:
         print(f"salplug: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, like errors: the reader needs the message, not our source line."""
+    print(f"salplug: warning: {message}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """The reader closed the pipe (``salplug plugins | head``): send what is left nowhere, as Unix tools end."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

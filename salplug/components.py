@@ -71,6 +71,17 @@ class Component(Configurable, nn.Module):
     checkpoint_dtype: ClassVar[torch.dtype | None] = None
     """Store floating state in this dtype (e.g. ``torch.float16``); loading casts back to the module's."""
 
+    learned: ClassVar[bool] = False
+    """True when the component's output depends on trained weights, which `load_weights` brings."""
+
+    weights_from: Path | None = None
+    """The checkpoint `load_weights` read, if any."""
+
+    @property
+    def untrained(self) -> bool:
+        """A learned component whose weights never came from a checkpoint (chains warn about it)."""
+        return self.learned and self.weights_from is None
+
     def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
         super().__init__()
         self.config = self.make_config(config, **options)
@@ -88,7 +99,9 @@ class Component(Configurable, nn.Module):
         """Load state written by `save_weights` of the same kind and name; returns the card."""
         from .weights import load_component
 
-        return load_component(self, path, strict=strict)
+        card = load_component(self, path, strict=strict)
+        self.weights_from = Path(path)
+        return card
 
 
 class Backbone(Component):

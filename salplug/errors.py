@@ -92,3 +92,7 @@ class WeightsNotFoundError(SalplugError, LookupError):
         self.arch, self.tag, self.tried = arch, tag, tried
         lines = "".join(f"\n  - {source}: {why}" for source, why in tried)
         super().__init__(f"no weights for {arch!r} tag {tag!r}; expected one of these sources to work, got:{lines}")
+
+
+class UntrainedWarning(UserWarning):
+    """A learned component runs without learned weights (``checkpoint: null``): its maps are not the method's."""

@@ -9,9 +9,13 @@ exists on disk is always complete, which lets interrupted runs resume safely.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -152,22 +156,62 @@ def square_uint8(array: np.ndarray, size: int) -> Tensor:
     return quantised.permute(2, 0, 1) if quantised.ndim == 3 else quantised[None]
 
 
-def write_png(path: str | Path, array: np.ndarray) -> Path:
-    """Atomically write an 8-bit array (gray or RGB) as PNG, creating parent folders."""
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+"""Names `atomic_write` gives its temporaries: ``.<target name>.<8 random characters>.tmp``."""
+STALE_SECONDS = 60
+"""A temporary older than this belongs to a write that was killed, not to one in progress."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
+
+    A reader never sees half a file, and the file gets the permissions of any other file
+    the user creates (0666 less the umask), not `mkstemp`'s private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
-    ok, encoded = cv2.imencode(".png", pixels)
-    if not ok:
-        raise OSError(f"could not encode {path} as PNG")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(encoded.tobytes())
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete `atomic_write` temporaries under `folder` left by a killed run; returns them."""
+    removed = []
+    now = time.time()
+    for here, _, files in os.walk(folder):
+        for name in files:
+            path = Path(here) / name
+            if _TEMPORARY.fullmatch(name):
+                with contextlib.suppress(OSError):
+                    if now - path.stat().st_mtime > STALE_SECONDS:
+                        path.unlink()
+                        removed.append(path)
+    return removed
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    """Atomically write an 8-bit array (gray or RGB) as PNG, creating parent folders."""
+    path = Path(path)
+    pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    ok, encoded = cv2.imencode(".png", pixels)
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(encoded.tobytes())
     return path
 
 

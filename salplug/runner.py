@@ -19,7 +19,8 @@ from tqdm import tqdm
 from .batching import size_batches
 from .chain import Chain
 from .errors import ImageReadError, SalplugError
-from .io import IMAGE_SUFFIXES, image_tensor, read_image, write_map
+from .io import IMAGE_SUFFIXES, image_tensor, read_image, remove_stale_temporaries, write_map
+from .manifest import check_manifest, write_manifest
 
 @dataclass(frozen=True)
 class InputItem:
@@ -36,26 +37,46 @@ class RunReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    """The run was stopped by Ctrl-C: what it wrote is complete, the rest is for a re-run."""
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.written)} written, {len(self.skipped)} skipped (already present), "
             f"{len(self.failed)} failed"
         )
+        return f"interrupted: {text}; run again to continue" if self.interrupted else text
 
 
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk(root: Path, exclude: Sequence[Path]) -> list[InputItem]:
+def _resolved(path: Path) -> Path | None:
+    """The real path, or None for a symbolic link that loops or leads nowhere."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+
+
+def _walk(root: Path, exclude: Sequence[Path], failed: dict[str, str]) -> list[InputItem]:
+    """Image files below `root`; folders that cannot be listed and links that lead nowhere go to `failed`."""
     items = []
-    for folder, dirs, files in os.walk(root):
+
+    def unreadable(err: OSError) -> None:
+        failed[str(err.filename)] = f"cannot list this folder: {err.strerror or err}"
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         here = Path(folder)
-        dirs[:] = [d for d in dirs if not _is_hidden(d) and (here / d).resolve() not in exclude]
+        dirs[:] = [d for d in dirs if not _is_hidden(d) and _resolved(here / d) not in exclude]
         for name in files:
             path = here / name
-            if not _is_hidden(name) and path.suffix.lower() in IMAGE_SUFFIXES:
+            if _is_hidden(name) or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if _resolved(path) is None:
+                failed[str(path)] = "a symbolic link that loops or leads to nothing"
+            else:
                 items.append(InputItem(path, path.relative_to(root).with_suffix("").as_posix()))
     return items
 
@@ -75,11 +96,14 @@ def collect_inputs(
     failed: dict[str, str] = {}
     for raw in inputs:
         path = Path(raw)
-        if path.is_file():
+        if path.is_symlink() and _resolved(path) is None:
+            failed[str(path)] = "a symbolic link that loops or leads to nothing"
+        elif path.is_file():
             found.append(InputItem(path, path.stem))
         elif path.is_dir():
-            items = _walk(path, skip)
-            if not items:
+            problems = len(failed)
+            items = _walk(path, skip, failed)
+            if not items and len(failed) == problems:
                 failed[str(path)] = f"no image files in this folder (expected suffixes {', '.join(IMAGE_SUFFIXES)})"
             found.extend(items)
         elif path.exists():
@@ -170,8 +194,10 @@ def run_chain_on_files(
     counts as done when its step maps exist too.
     """
     out_dir = Path(out_dir)
+    check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite)
     items, failed = collect_inputs(inputs, exclude=[out_dir])
     report = RunReport(failed=failed)
+    remove_stale_temporaries(out_dir)
     step_names = list(chain.steps) if save_steps else []
     todo = []
     for item in items:
@@ -182,6 +208,7 @@ def run_chain_on_files(
             report.skipped.append(target)
         else:
             todo.append(item)
+    write_manifest(out_dir, chain, save_steps=save_steps)
     with tqdm(total=len(todo), unit="image", disable=not progress) as bar:
         writer = _Writer(chain, out_dir, save_steps, report, bar)
 
@@ -192,6 +219,9 @@ def run_chain_on_files(
                 except ImageReadError as err:
                     writer.fail(item, err.reason)
 
-        for batch in size_batches(readable(), lambda entry: entry[1].shape, batch_size):
-            writer.run(batch)
+        try:
+            for batch in size_batches(readable(), lambda entry: entry[1].shape, batch_size):
+                writer.run(batch)
+        except KeyboardInterrupt:
+            report.interrupted = True
     return report

@@ -6,8 +6,8 @@ LDPS fails with a clear message instead of a wall of missing keys.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import pickle
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .errors import CheckpointError
+from .io import atomic_write
 
 if TYPE_CHECKING:
     from .components import Component
@@ -42,6 +43,19 @@ def restore_state(component: Component, state: Mapping[str, torch.Tensor], *, st
             f"{component.kind} {component.name!r}: checkpoint state does not match the module "
             f"(missing {len(missing)} keys, e.g. {missing[:3]}; unexpected {len(unexpected)}, e.g. {unexpected[:3]})"
         )
+    shapes = [f"{k}: expected {tuple(own[k].shape)}, got {tuple(v.shape)}" for k, v in state.items()
+              if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if shapes:
+        raise CheckpointError(
+            f"{component.kind} {component.name!r}: checkpoint tensors have other shapes than the module "
+            f"({len(shapes)} tensors, e.g. {'; '.join(shapes[:3])}); it was trained with other architecture settings"
+        )
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise CheckpointError(
+            f"{component.kind} {component.name!r}: checkpoint holds non-finite weights (NaN or inf) in "
+            f"{len(broken)} tensors, e.g. {broken[:3]}; a diverged training wrote it"
+        )
     merged = dict(own)
     merged.update({k: v.to(own[k].dtype) for k, v in state.items() if k in own})
     component.load_state_dict(merged, strict=strict)
@@ -63,26 +77,32 @@ def save_component(component: Component, path: str | Path, card: Mapping[str, An
 def write_payload(payload: Mapping[str, Any], path: str | Path) -> Path:
     """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(dict(payload), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
 def read_payload(path: str | Path, fmt: str, *, what: str, missing_hint: str = "", expected: str) -> dict[str, Any]:
     """Load a weights-only torch file (on CPU) whose "format" is `fmt`; errors name `what` and `path`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{what} {path} does not exist{missing_hint}")
+    if path.is_dir():
+        raise CheckpointError(f"{what} {path} is a folder; expected a file written by torch.save")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{what} {path} is empty; expected a file written by torch.save "
+                              "(an interrupted copy or download?)")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{what} {path} is not a torch.save file (expected the zip archive torch.save "
+                              "writes; a truncated, corrupt or unrelated file?)")
     try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{what} {path} does not exist{missing_hint}") from None
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{what} {path} holds Python objects beyond tensors and plain data, which salplug "
+                              f"never unpickles ({first})") from None
     except Exception as err:
-        raise CheckpointError(f"{what} {path} is not a readable torch file: {err}") from err
+        raise CheckpointError(f"{what} {path} is not a readable torch file: {type(err).__name__}: {err}") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise CheckpointError(expected)
     return payload

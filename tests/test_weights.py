@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import torch
 from torch import nn
@@ -46,8 +49,15 @@ def test_foreign_or_broken_checkpoints_are_refused(tmp_path):
         Other().load_weights(path)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not torch")
-    with pytest.raises(CheckpointError, match="not a readable torch file"):
+    with pytest.raises(CheckpointError, match=r"junk.pt is not a torch.save file \(expected the zip archive"):
         Tiny().load_weights(junk)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty.pt is empty; expected a file written by torch.save"):
+        Tiny().load_weights(tmp_path / "empty.pt")
+    torch.save({"format": "salplug-checkpoint/1", "object": Tiny}, tmp_path / "code.pt")
+    with pytest.raises(CheckpointError, match=r"code.pt holds Python objects beyond tensors .* never unpickles") as err:
+        Tiny().load_weights(tmp_path / "code.pt")
+    assert "weights_only=False" not in str(err.value)
     torch.save({"weights": 1}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="written by save_weights"):
         Tiny().load_weights(tmp_path / "plain.pt")
@@ -111,3 +121,29 @@ def test_checkpoint_architecture_prefers_config_then_file_then_defaults(tmp_path
         checkpoint_architecture(explicit, defaults, path, shaped=("channels",), owner="refiner 'tiny'")
     assert checkpoint_architecture(SimpleNamespace(channels=8, size=None), defaults, path, shaped=("channels",)) == {
         "channels": 8, "size": 256}
+
+
+class Wider(Tiny):
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        self.conv = torch.nn.Conv2d(1, 3, 3)
+
+
+def test_wrong_shapes_and_non_finite_weights_are_refused_with_the_tensor_named(tmp_path):
+    path = Wider().save_weights(tmp_path / "wide.pt")
+    with pytest.raises(CheckpointError, match=r"other shapes than the module .*conv.weight: expected \(1, 4, 1, 1\), got \(3, 1, 3, 3\)"):
+        Tiny().load_weights(path)
+    broken = Tiny()
+    with torch.no_grad():
+        broken.conv.weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"non-finite weights \(NaN or inf\) in 1 tensors, e.g. \['conv.weight'\]"):
+        Tiny().load_weights(broken.save_weights(tmp_path / "nan.pt"))
+
+
+def test_checkpoints_honour_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = Tiny().save_weights(tmp_path / "shared.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -84,6 +84,7 @@ class A2S(PriorProvider):
     """A2S stage 2: σ of a fine-tuned encoder + RAM decoder's logit map."""
 
     name = "a2s"
+    learned = True
     checkpoint_dtype = torch.float16  # every learned tensor in fp16 (about 7 MB with MobileNetV2)
 
     Config = PriorConfig

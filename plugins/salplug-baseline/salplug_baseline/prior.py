@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -35,6 +34,7 @@ class Baseline(PriorProvider):
     """A supervised detector trained on DUTS-TR masks (MobileNetV2 encoder, pyramid decoder)."""
 
     name = "baseline"
+    learned = True
     checkpoint_dtype = torch.float16
 
     class Config(ComponentConfig):
@@ -61,10 +61,7 @@ class Baseline(PriorProvider):
             torch.manual_seed(cfg.seed)
             self.decoder = PyramidDecoder(self.backbone.channels, self.arch["channels"])
         self.card: dict[str, Any] = {}
-        if path is None:
-            warnings.warn("baseline: checkpoint=None builds an untrained decoder; its maps are noise "
-                          "(use checkpoint='shipped' or a trained file)", stacklevel=2)
-        else:
+        if path is not None:
             self.card = self.load_weights(path)
         self.eval()
 

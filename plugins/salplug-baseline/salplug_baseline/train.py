@@ -9,7 +9,6 @@ saw those images' masks: the out-of-fold maps label-free trainers learn from.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -75,10 +74,8 @@ class BaselineTrainer(salplug.Trainer):
             log(f"baseline: left out {path}: {reason}")
         keys = training_keys(data, cfg.subset, cfg.folds, cfg.fold)
         dataset = TrainingSet(data, keys, cfg.size, crop=cfg.crop, hflip=cfg.hflip, seed=cfg.seed)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="baseline: checkpoint=None")
-            prior = Baseline(checkpoint=None, backbone=cfg.backbone, size=cfg.size, channels=cfg.channels,
-                             seed=cfg.seed).to(cfg.device)
+        prior = Baseline(checkpoint=None, backbone=cfg.backbone, size=cfg.size, channels=cfg.channels,
+                         seed=cfg.seed).to(cfg.device)
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         prior.to(memory_format=layout)
         groups = [{"params": list(prior.decoder.parameters()), "lr": cfg.lr}]

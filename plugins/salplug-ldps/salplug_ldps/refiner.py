@@ -30,6 +30,7 @@ class LDPS(Refiner):
     """LDPS (Chen et al., AAAI 2020): deep feature relations to the prior's foreground promote its map."""
 
     name = "ldps"
+    learned = True
     # The fixed encoder part (stem, blocks 0-2) is always the weight tag's ImageNet weights:
     # checkpoints store the head and encoder blocks 3-6 only, in fp16.
     checkpoint_skip = ("net.encoder.fixed.",)
@@ -83,6 +84,11 @@ class LDPS(Refiner):
             path = shipped_checkpoint() if cfg.checkpoint == SHIPPED else Path(cfg.checkpoint)
             self.card = self.load_weights(path)
         self.eval()
+
+    @property
+    def untrained(self) -> bool:
+        """Only checkpoint mode runs learned weights; online mode trains its own per image."""
+        return self.config.mode == "checkpoint" and self.weights_from is None
 
     @property
     def _matched(self) -> bool:

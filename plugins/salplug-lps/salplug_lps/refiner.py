@@ -57,6 +57,7 @@ class LPS(Refiner):
     """LPS (Zeng et al., CVPR 2018): p(fg | x) from pixel-to-anchor distances, anchors from the prior's regions."""
 
     name = "lps"
+    learned = True
     # every learned tensor (backbone included: training may fine-tune it) stored in fp16
     checkpoint_dtype = torch.float16
 
