@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TypeVar
 
+from .errors import SalplugError
+
 Entry = TypeVar("Entry")
 
 PENDING_BATCHES = 4
@@ -34,3 +36,23 @@ def size_batches(
             pending -= len(released)
             yield released
     yield from buckets.values()
+
+
+def failure_reason(err: Exception) -> str:
+    """A one-line reason for a report: salplug's own messages as they are, others with their type."""
+    return str(err) if isinstance(err, SalplugError) else f"{type(err).__name__}: {err}"
+
+
+def isolated(batch: list[Entry], run: Callable[[list[Entry]], None], fail: Callable[[Entry, Exception], None]) -> None:
+    """`run(batch)`; if it raises, run each entry alone, so only the entries at fault reach `fail`.
+
+    Ctrl-C (`KeyboardInterrupt`) is not an `Exception` and still stops the whole run.
+    """
+    try:
+        run(batch)
+    except Exception as err:
+        if len(batch) == 1:
+            fail(batch[0], err)
+        else:
+            for entry in batch:
+                isolated([entry], run, fail)

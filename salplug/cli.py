@@ -10,6 +10,7 @@ function that runs it, so new subcommands are one table entry. Exit codes: 0 suc
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import shlex
@@ -33,7 +34,7 @@ from .plugins import PluginInfo, get_host
 from .reports import format_table, plot_curves, write_csv, write_json
 from .runner import run_chain_on_files
 from .schema import chain_schema
-from .spec import load_spec, with_settings
+from .spec import load_spec, read_document, with_settings
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -226,7 +227,7 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
 def _train_options(args: argparse.Namespace) -> dict:
     options: dict = {}
     if args.config:
-        loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+        loaded = read_document(args.config, "train config", CommandError)
         if not isinstance(loaded, dict):
             raise CommandError(f"train: expected {args.config} to hold a mapping of fields, got {type(loaded).__name__}")
         options.update(loaded)
@@ -285,7 +286,7 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
     parser.add_argument("--device", metavar="DEV", help="torch device for the chain (default: cuda if available)")
     parser.add_argument("--save-maps", metavar="DIR", help="with --chain, write its maps to DIR/<prior or name>/")
-    parser.add_argument("--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
+    parser.add_argument("-o", "--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_chain_settings(parser)
 
@@ -294,22 +295,38 @@ def _maps_argument(text: str) -> tuple[str, Path]:
     name, sep, folder = text.partition("=")
     if not sep or not name or not folder:
         raise CommandError(f"--maps: expected NAME=FOLDER, got {text!r}")
+    if not Path(folder).is_dir():
+        raise CommandError(f"--maps {name}: expected a folder of maps at {folder}, got "
+                           f"{'a file' if Path(folder).exists() else 'nothing'}")
     return name, Path(folder)
+
+
+def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
+    """The --priors names, every one checked before any scoring starts."""
+    present = dataset.prior_names()
+    names = present if asked == ["all"] else asked
+    for name in names:
+        if name not in present:
+            close = difflib.get_close_matches(name, present, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise CommandError(f"--priors {name}: {dataset.root} has no prior folder {name!r} "
+                               f"(priors there: {', '.join(present) or 'none'}){hint}")
+    return names
 
 
 def _eval(args: argparse.Namespace) -> int:
     dataset = SODDataset(args.dataset, half=args.half)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    priors = dataset.prior_names() if args.priors == ["all"] else args.priors
+    priors = _prior_names(dataset, args.priors)
     if not (args.maps or priors or args.chain):
         raise CommandError("eval: expected something to score: --maps, --priors and/or --chain")
+    folders = [_maps_argument(text) for text in args.maps]
+    for metric in metrics or []:
+        get_component("metric", metric)
+    chain = _chain_on_device(args.chain, args.device, args.settings) if args.chain else None
     progress = not args.no_progress
-    results = [
-        score_folder(dataset, folder, name, metrics=metrics, progress=progress)
-        for name, folder in map(_maps_argument, args.maps)
-    ]
-    if args.chain:
-        chain = _chain_on_device(args.chain, args.device, args.settings)
+    results = [score_folder(dataset, folder, name, metrics=metrics, progress=progress) for name, folder in folders]
+    if chain is not None:
         results += score_chain(
             dataset,
             chain,

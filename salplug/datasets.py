@@ -19,19 +19,30 @@ class DatasetError(SalplugError, ValueError):
 
 
 def index_folder(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """Image files of a folder by stem, and the files that share a stem with another."""
+    """Image files of a folder by stem, and the problems: files sharing a stem, links leading nowhere."""
     by_stem: dict[str, list[Path]] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES:
+    problems: dict[str, str] = {}
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError as err:
+        raise DatasetError(f"cannot list {folder}: {err.strerror or err}") from None
+    for path in entries:
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.is_file():
             by_stem.setdefault(path.stem, []).append(path)
+        elif path.is_symlink():
+            problems[str(path)] = "a symbolic link that loops or leads to nothing"
+        elif not path.is_dir():
+            problems[str(path)] = "not a regular file"
     files = {stem: paths[0] for stem, paths in by_stem.items() if len(paths) == 1}
-    clashes = {
+    problems.update({
         str(path): f"stem {stem!r} is shared with {', '.join(str(p) for p in paths if p != path)}"
         for stem, paths in by_stem.items()
         if len(paths) > 1
         for path in paths
-    }
-    return files, clashes
+    })
+    return files, problems
 
 
 HALVES = ("even", "odd")

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .batching import size_batches
+from .batching import failure_reason, isolated, size_batches
 from .chain import Chain
 from .components import Metric
 from .datasets import SODDataset, index_folder
@@ -169,19 +169,18 @@ def score_chain(
                 except ImageReadError as err:
                     failed[err.path] = err.reason
 
-        for batch in size_batches(loaded(), lambda entry: entry[1].shape, batch_size):
+        def refine(batch: list[tuple]) -> None:
             keys = [entry[0] for entry in batch]
             images = image_tensor([entry[1] for entry in batch])
-            masks = _stack_uint8([entry[3] for entry in batch])
             given = _stack_uint8([entry[2] for entry in batch]) if prior_folder else None
             with torch.inference_mode():
                 if given is not None:
-                    out = chain(images, keys=keys, prior=given.float() / 255)
-                    start = given
+                    out, start = chain(images, keys=keys, prior=given.float() / 255), given
                 else:
                     steps = chain(images, keys=keys, return_steps=True).steps
                     out, start = list(steps.values())[-1], quantize(steps[input_name])
             output = quantize(out)
+            masks = _stack_uint8([entry[3] for entry in batch])
             after.add(output, masks)
             if score_input:
                 before.add(start, masks)
@@ -189,6 +188,12 @@ def score_chain(
                 folder = Path(save_maps) / (prior_name or name)
                 for key, saliency in zip(keys, output):
                     write_map(folder / f"{key}.png", saliency.float() / 255)
+
+        def failure(entry: tuple, err: Exception) -> None:
+            failed[str(dataset.images[entry[0]])] = failure_reason(err)
+
+        for batch in size_batches(loaded(), lambda entry: entry[1].shape, batch_size):
+            isolated(batch, refine, failure)
         for scorer in ([before] if score_input else []) + [after]:
             scorer.result.failed.update(failed)
             results.append(scorer.finish())

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .batching import size_batches
+from .batching import failure_reason, isolated, size_batches
 from .chain import Chain
-from .errors import ImageReadError, SalplugError
+from .errors import ImageReadError
 from .io import IMAGE_SUFFIXES, image_tensor, read_image, remove_stale_temporaries, write_map
 from .manifest import check_manifest, write_manifest
 
@@ -127,10 +127,6 @@ def collect_inputs(
     return unique, failed
 
 
-def _reason(err: Exception) -> str:
-    return str(err) if isinstance(err, SalplugError) else f"{type(err).__name__}: {err}"
-
-
 class _Writer:
     """Runs batches through the chain and writes their maps, isolating failures per image."""
 
@@ -143,18 +139,13 @@ class _Writer:
         self.bar.update(1)
 
     def run(self, batch: list[tuple[InputItem, np.ndarray]]) -> None:
+        isolated(batch, self._refine_and_write, lambda entry, err: self.fail(entry[0], failure_reason(err)))
+
+    def _refine_and_write(self, batch: list[tuple[InputItem, np.ndarray]]) -> None:
         items = [item for item, _ in batch]
         images = image_tensor([array for _, array in batch]).to(self.chain.device)
-        try:
-            with torch.inference_mode():
-                out = self.chain(images, keys=[item.key for item in items], return_steps=self.save_steps)
-        except Exception as err:
-            if len(batch) == 1:
-                self.fail(items[0], _reason(err))
-            else:
-                for one in batch:
-                    self.run([one])
-            return
+        with torch.inference_mode():
+            out = self.chain(images, keys=[item.key for item in items], return_steps=self.save_steps)
         saliency, steps = (out.saliency, out.steps) if self.save_steps else (out, {})
         for i, item in enumerate(items):
             try:

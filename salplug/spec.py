@@ -113,18 +113,26 @@ def parse_spec(data: Any, source: str = "chain spec") -> ChainSpec:
         raise ChainError(f"invalid {source}: {problems}") from None
 
 
-def load_spec(path: str | Path) -> ChainSpec:
-    """Read a chain spec from a ``.yaml``/``.yml`` or ``.json`` file."""
+def read_document(path: str | Path, what: str, error: type[Exception] = ChainError) -> Any:
+    """The data of a ``.json`` or YAML file (safe loader: never Python objects); every failure is one `error`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise error(f"{what} {path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                    "save it as UTF-8") from None
     except OSError as err:
-        raise ChainError(f"cannot read chain spec {path}: {err.strerror or err}") from None
+        raise error(f"cannot read {what} {path}: {err.strerror or err}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise ChainError(f"chain spec {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
-    return parse_spec(data, source=f"chain spec {path}")
+        reason = " ".join(str(err).split())
+        raise error(f"{what} {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {reason}") from None
+
+
+def load_spec(path: str | Path) -> ChainSpec:
+    """Read a chain spec from a ``.yaml``/``.yml`` or ``.json`` file."""
+    return parse_spec(read_document(path, "chain spec"), source=f"chain spec {path}")
 
 
 def dump_spec(spec: ChainSpec, path: str | Path | None = None) -> str:

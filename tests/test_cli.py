@@ -228,3 +228,38 @@ def test_run_set_overrides_a_step_field_and_names_bad_settings(tmp_path, images,
     assert main(["run", "--chain", spec, str(images), "-o", str(wide), "--set", "smooth.size=4"]) == 2
     err = capsys.readouterr().err
     assert "smooth" in err and "size" in err and "odd" in err
+
+
+def test_unreadable_documents_and_values_are_one_line_errors(tmp_path, images, capsys):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("steps:\n  - {kind: prior, component: center, name: caf\xe9}\n".encode("latin-1"))
+    assert main(["run", "--chain", str(latin), str(images), "-o", str(tmp_path / "o")]) == 2
+    assert "latin.yaml is not UTF-8 text (byte 0xe9" in capsys.readouterr().err
+    spec = tmp_path / "c.yaml"
+    spec.write_text("steps:\n  - {kind: prior, component: center}\n  - {kind: postprocessor, component: median}\n")
+    for value, reason in [("median.size=[1, 2", "not plain YAML data"), ("median.size=!!python/object:os.system x", "not plain YAML data")]:
+        assert main(["run", "--chain", str(spec), "--set", value, str(images), "-o", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert reason in err and "Traceback" not in err
+    bad = tmp_path / "train.yaml"
+    bad.write_text("epochs: [3\n")
+    assert main(["train", "baseline", "--config", str(bad)]) == 2
+    assert "train config" in capsys.readouterr().err
+
+
+def test_set_takes_one_value_per_flag_so_inputs_after_it_are_inputs(tmp_path, images, capsys):
+    spec = tmp_path / "c.yaml"
+    spec.write_text("steps:\n  - {kind: prior, component: center}\n  - {kind: postprocessor, component: median, name: smooth}\n")
+    out = tmp_path / "o"
+    assert main(["run", "--chain", str(spec), "--set", "smooth.size=7", str(images), "-o", str(out)]) == 0
+    assert json.loads((out / "salplug-run.json").read_text())["chain"]["steps"][1]["config"]["size"] == 7
+
+
+def test_set_on_a_spec_with_repeated_unnamed_steps_keeps_every_step(tmp_path, images):
+    spec = tmp_path / "c.yaml"
+    spec.write_text("steps:\n  - {kind: prior, component: center}\n  - {kind: postprocessor, component: median, config: {size: 3}}\n"
+                    "  - {kind: postprocessor, component: normalize}\n  - {kind: postprocessor, component: median, config: {size: 31}}\n")
+    out = tmp_path / "o"
+    assert main(["run", "--chain", str(spec), "--set", "median-2.size=5", str(images), "-o", str(out)]) == 0
+    steps = json.loads((out / "salplug-run.json").read_text())["chain"]["steps"]
+    assert [(s["name"], s["config"].get("size")) for s in steps] == [("center", None), ("median", 3), ("normalize", None), ("median-2", 5)]
