@@ -60,7 +60,7 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def _status(info: PluginInfo) -> str:
-    return "disabled" if info.disabled else "failed" if info.errors else "ok"
+    return "disabled" if info.disabled else "failed" if info.errors else "conflict" if info.conflicts else "ok"
 
 
 def _add_plugins(parser: argparse.ArgumentParser) -> None:
@@ -81,8 +81,8 @@ def _plugins(args: argparse.Namespace) -> int:
         rows.append((p.name, p.distribution, p.version or "-", _status(p), components or "-"))
     print(_table(rows))
     for p in plugins:
-        for error in p.errors:
-            print(f"\n{p.name}: {error}")
+        for problem in p.errors + p.conflicts:
+            print(f"\n{p.name}: {problem}")
     return EXIT_OK
 
 
@@ -110,8 +110,11 @@ def _list(args: argparse.Namespace) -> int:
     rows = []
     for kind in kinds:
         for name in registries[kind].names(pattern):
-            entry = registries[kind].entries[name]
-            rows.append({"kind": kind, "name": name, "distribution": entry.distribution, "summary": entry.summary})
+            entry, clash = registries[kind].entries[name], registries[kind].conflicts.get(name)
+            summary = (f"CONFLICT: registered by both {clash.first!r} and {clash.second!r}; neither builds"
+                       if clash else entry.summary)
+            distribution = f"{clash.first}, {clash.second}" if clash else entry.distribution
+            rows.append({"kind": kind, "name": name, "distribution": distribution, "summary": summary})
     if args.json:
         print(json.dumps(rows, indent=2))
     elif rows:

@@ -7,7 +7,10 @@ with its error and the rest still load. Discovery runs on first use, not on impo
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -41,16 +44,58 @@ class PluginInfo:
     version: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    """Names this plugin registers that another distribution registers too (neither builds)."""
     disabled: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.disabled
+        return not self.errors and not self.disabled and not self.conflicts
 
 
 def disabled_names() -> set[str]:
     """Plugin or distribution names listed in ``SALPLUG_DISABLE_PLUGINS`` (comma separated)."""
     return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+_marking = False
+"""True while `_real_interrupts_marked` has its SIGINT handler in place."""
+
+
+class UserInterrupt(KeyboardInterrupt):
+    """Ctrl-C pressed while plugins load: the one `BaseException` a plugin's failure must not swallow."""
+
+
+@contextlib.contextmanager
+def _real_interrupts_marked():
+    """While loading, a SIGINT raises `UserInterrupt`, so a plugin that raises KeyboardInterrupt itself is told apart."""
+    global _marking
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise UserInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    _marking = True
+    try:
+        yield
+    finally:
+        _marking = False
+        signal.signal(signal.SIGINT, previous)
+
+
+def _isolated(err: BaseException) -> bool:
+    """Whether a plugin's exception is recorded as its failure: everything but the user's own Ctrl-C.
+
+    A plugin that calls ``sys.exit`` or raises KeyboardInterrupt on import must not end every
+    command; where Ctrl-C cannot be marked (another thread, a custom SIGINT handler) a
+    KeyboardInterrupt cannot be told apart and is re-raised.
+    """
+    if isinstance(err, KeyboardInterrupt):
+        return _marking and not isinstance(err, UserInterrupt)
+    return isinstance(err, (Exception, SystemExit, GeneratorExit))
 
 
 def _error_text(err: BaseException) -> str:
@@ -70,6 +115,10 @@ class PluginHost:
 
     def discover(self) -> None:
         """Load every plugin of the entry-point group, each in isolation."""
+        with _real_interrupts_marked():
+            self._discover()
+
+    def _discover(self) -> None:
         disabled = disabled_names()
         seen: set[tuple[str, str]] = set()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -83,10 +132,14 @@ class PluginHost:
                 self.plugins[ep.name] = info
                 continue
             try:
-                self.add(ep.load(), info)
-            except Exception as err:
+                plugin = ep.load()
+            except BaseException as err:
+                if not _isolated(err):
+                    raise
                 info.errors.append(f"import failed: {_error_text(err)}")
                 self.plugins[ep.name] = info
+                continue
+            self.add(plugin, info)
 
     def add(self, plugin: Any, info: PluginInfo) -> PluginInfo:
         """Register one plugin object and collect its components into the registries."""
@@ -97,7 +150,9 @@ class PluginHost:
         self.plugins[info.name] = info
         try:
             self.pm.register(plugin, name=info.name)
-        except Exception as err:
+        except BaseException as err:
+            if not _isolated(err):
+                raise
             info.errors.append(f"not a valid plugin: {_error_text(err)}")
             return info
         for kind, hook_name in HOOKS.items():
@@ -110,10 +165,18 @@ class PluginHost:
         registrar = Registrar(self.registries[kind], info.name, info.distribution)
         try:
             impl.function(**{arg: registrar for arg in impl.argnames})
-        except Exception as err:
+        except BaseException as err:
+            if not _isolated(err):
+                raise
             info.errors.append(f"{impl.function.__name__} failed: {_error_text(err)}")
         if registrar.registered:
             info.components.setdefault(kind, []).extend(registrar.registered)
+        for name, taken in registrar.clashes:
+            note = f"{kind} {name!r} is registered by both {taken.distribution!r} and {info.distribution!r}"
+            info.conflicts.append(note)
+            holder = self.plugins.get(taken.plugin)
+            if holder is not None and holder is not info:
+                holder.conflicts.append(note)
 
 
 _host: PluginHost | None = None

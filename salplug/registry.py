@@ -38,17 +38,22 @@ class Registry:
     entries: dict[str, Entry] = field(default_factory=dict)
     conflicts: dict[str, DuplicateComponentError] = field(default_factory=dict)
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: Entry) -> Entry | None:
+        """Add `entry`; returns the entry it clashes with (another class under the name), else None.
+
+        A clash is recorded, not raised: the name then fails to build, naming both
+        distributions, while both plugins' other components stay usable whatever their
+        load order.
+        """
         name = entry.cls.name
         taken = self.entries.get(name)
         if taken is None:
             self.entries[name] = entry
-            return
+            return None
         if taken.cls is entry.cls:
-            return
-        error = DuplicateComponentError(self.kind, name, taken.distribution, entry.distribution)
-        self.conflicts[name] = error
-        raise error
+            return None
+        self.conflicts[name] = DuplicateComponentError(self.kind, name, taken.distribution, entry.distribution)
+        return taken
 
     def get(self, name: str) -> Entry:
         if name in self.conflicts:
@@ -70,6 +75,8 @@ class Registrar:
         self.kind = registry.kind
         self._registry, self._plugin, self._distribution = registry, plugin, distribution
         self.registered: list[str] = []
+        self.clashes: list[tuple[str, Entry]] = []
+        """(name, the entry already holding it) for each registration that clashed."""
 
     def __call__(self, cls: type[Configurable]) -> type[Configurable]:
         base = BASES[self.kind]
@@ -85,6 +92,9 @@ class Registrar:
             raise RegistrationError(f"register: {cls.__qualname__}.Config must subclass salplug.ComponentConfig")
         if config.model_config.get("extra") != "forbid":
             raise RegistrationError(f"register: {cls.__qualname__}.Config must keep extra='forbid'")
-        self._registry.add(Entry(cls, self._plugin, self._distribution))
-        self.registered.append(cls.name)
+        taken = self._registry.add(Entry(cls, self._plugin, self._distribution))
+        if taken is None:
+            self.registered.append(cls.name)
+        else:
+            self.clashes.append((cls.name, taken))
         return cls

@@ -168,14 +168,84 @@ def test_two_distributions_registering_one_name_fail_loudly(fabricate):
     fabricate("salplug-alpha", "a_twin", REFINER_SOURCE.format(cls="Twin", name="twin"))
     fabricate("salplug-beta", "b_twin", REFINER_SOURCE.format(cls="Twin", name="twin"))
     host = salplug.reload_plugins()
-    assert host.plugins["a_twin"].ok
-    second = host.plugins["b_twin"]
-    assert len(second.errors) == 1
-    assert "'salplug-alpha'" in second.errors[0] and "'salplug-beta'" in second.errors[0]
+    first, second = host.plugins["a_twin"], host.plugins["b_twin"]
+    assert first.errors == second.errors == []
+    assert len(first.conflicts) == len(second.conflicts) == 1
+    assert "'salplug-alpha'" in second.conflicts[0] and "'salplug-beta'" in first.conflicts[0]
     with pytest.raises(salplug.DuplicateComponentError) as caught:
         salplug.build("refiner", "twin")
     assert (caught.value.first, caught.value.second) == ("salplug-alpha", "salplug-beta")
     assert "'salplug-alpha'" in str(caught.value) and "'salplug-beta'" in str(caught.value)
+
+
+TWO_REFINERS = """
+import salplug
+
+class Clashing(salplug.Refiner):
+    '''Takes a name another distribution has.'''
+    name = "sharpen-clash"
+
+    def forward(self, image, saliency):
+        return saliency
+
+class Own(salplug.Refiner):
+    '''A name nobody else uses.'''
+    name = {own!r}
+
+    def forward(self, image, saliency):
+        return saliency
+
+@salplug.hookimpl
+def salplug_register_refiners(register):
+    register(Clashing)
+    register(Own)
+"""
+
+
+def test_a_clash_neither_fails_the_genuine_plugin_nor_drops_the_hooks_other_registrations(fabricate, capsys):
+    fabricate("salplug-zeta-genuine", "z_genuine", TWO_REFINERS.format(own="zeta-own"))
+    fabricate("salplug-aaa-copycat", "a_copycat", TWO_REFINERS.format(own="copycat-own"))
+    host = salplug.reload_plugins()
+    genuine, copycat = host.plugins["z_genuine"], host.plugins["a_copycat"]
+    assert genuine.errors == [] and copycat.errors == []
+    assert genuine.components == {"refiner": ["zeta-own"]}
+    assert copycat.components == {"refiner": ["sharpen-clash", "copycat-own"]}
+    assert {"zeta-own", "copycat-own"} <= set(salplug.list_components("refiner"))
+    salplug.build("refiner", "zeta-own")
+    from salplug.cli import main
+
+    assert main(["list", "refiner", "sharpen-clash"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert "CONFLICT: registered by both 'salplug-aaa-copycat' and 'salplug-zeta-genuine'" in row
+    assert main(["plugins"]) == 0
+    table = capsys.readouterr().out
+    assert next(line for line in table.splitlines() if line.startswith("z_genuine")).split()[3] == "conflict"
+
+
+RUDE = {
+    "exit-on-import": "import sys\nsys.exit('no GPU, giving up')",
+    "interrupt-on-import": "raise KeyboardInterrupt",
+    "interrupt-in-hook": "import salplug\n\n@salplug.hookimpl\ndef salplug_register_refiners(register):\n    raise KeyboardInterrupt\n",
+    "exit-in-hook": "import salplug\n\n@salplug.hookimpl\ndef salplug_register_refiners(register):\n    raise SystemExit(3)\n",
+}
+
+
+@pytest.mark.parametrize("source", RUDE.values(), ids=RUDE.keys())
+def test_a_plugin_raising_systemexit_or_keyboardinterrupt_is_isolated(fabricate, capsys, source):
+    fabricate("salplug-rude", "rude", source)
+    host = salplug.reload_plugins()
+    assert not host.plugins["rude"].ok and host.plugins["rude"].errors
+    assert host.plugins["builtins"].ok
+    from salplug.cli import main
+
+    assert main(["plugins"]) == 0
+    assert "rude" in capsys.readouterr().out
+
+
+def test_the_users_own_ctrl_c_while_plugins_load_still_stops(fabricate):
+    fabricate("salplug-slow", "slow", "import os, signal\nos.kill(os.getpid(), signal.SIGINT)")
+    with pytest.raises(KeyboardInterrupt):
+        salplug.reload_plugins()
 
 
 def test_unknown_names_suggest_close_matches_and_list_what_is_installed():
