@@ -45,16 +45,26 @@ class Median(PostProcessor):
             return size
 
     def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        """Windows of up to `max_elements` values at a time: several images, or bands of rows of a large one."""
         k = self.config.size
         batch, _, height, width = saliency.shape
-        per_image = k * k * height * width
-        step = max(1, self.config.max_elements // per_image)
+        per_row = k * k * width
         padded = F.pad(saliency, (k // 2,) * 4, mode="replicate")
-        out = [
-            F.unfold(padded[s : s + step], k).median(dim=1).values.view(-1, 1, height, width)
-            for s in range(0, batch, step)
-        ]
-        return out[0] if len(out) == 1 else torch.cat(out)
+        if per_row * height <= self.config.max_elements:
+            step = max(1, self.config.max_elements // (per_row * height))
+            out = [
+                F.unfold(padded[s : s + step], k).median(dim=1).values.view(-1, 1, height, width)
+                for s in range(0, batch, step)
+            ]
+            return out[0] if len(out) == 1 else torch.cat(out)
+        rows = max(1, self.config.max_elements // per_row)
+        result = torch.empty_like(saliency)
+        for b in range(batch):
+            for top in range(0, height, rows):
+                band = min(rows, height - top)
+                window = padded[b : b + 1, :, top : top + band + k - 1]
+                result[b, :, top : top + band] = F.unfold(window, k).median(dim=1).values.view(1, band, width)
+        return result
 
 
 def _box(x: Tensor, radius: int) -> Tensor:
