@@ -263,3 +263,39 @@ def test_set_on_a_spec_with_repeated_unnamed_steps_keeps_every_step(tmp_path, im
     assert main(["run", "--chain", str(spec), "--set", "median-2.size=5", str(images), "-o", str(out)]) == 0
     steps = json.loads((out / "salplug-run.json").read_text())["chain"]["steps"]
     assert [(s["name"], s["config"].get("size")) for s in steps] == [("center", None), ("median", 3), ("normalize", None), ("median-2", 5)]
+
+
+def test_a_learned_step_without_weights_is_a_loud_warning(tmp_path, images, capsys):
+    spec = tmp_path / "untrained.yaml"
+    spec.write_text("steps:\n  - {kind: prior, component: baseline, name: net, "
+                    "config: {checkpoint: null, backbone_weights: null, size: 32, channels: 8}}\n")
+    assert main(["run", "--chain", str(spec), str(images), "-o", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert "salplug: warning: step 'net' (prior 'baseline') has no trained weights (checkpoint: null)" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_eval_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("salplug.cli.score_folder", interrupted)
+    root = tmp_path / "set"
+    for sub in ("images", "masks", "priors/p"):
+        (root / sub).mkdir(parents=True)
+    assert main(["eval", "--dataset", str(root), "--priors", "p"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("salplug: interrupted") and "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    import os
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    stream = open(write, "w")
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        assert main(["schema"]) == 0
+    finally:
+        stream.close()
+    assert capsys.readouterr().err == ""
