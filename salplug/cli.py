@@ -14,7 +14,9 @@ import difflib
 import json
 import os
 import shlex
+import shutil
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -227,6 +229,18 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run from the state file beside its `out` (same as --set resume=true)")
 
 
+def _fields(cls: type) -> str:
+    """A trainer's fields for a terminal: name and default on one line, the description wrapped beneath."""
+    width = max(40, shutil.get_terminal_size((100, 24)).columns)
+    lines = []
+    for field, info in cls.Config.model_fields.items():
+        default = "(required)" if info.is_required() else json.dumps(info.get_default(call_default_factory=True), default=str)
+        head = f"{field} = {default}"
+        lines.append(head if len(head) <= width else textwrap.shorten(head, width, placeholder=" ..."))
+        lines += textwrap.wrap(info.description or "(no description)", width, initial_indent="    ", subsequent_indent="    ")
+    return "\n".join(lines)
+
+
 def _train_options(args: argparse.Namespace) -> dict:
     options: dict = {}
     if args.config:
@@ -242,22 +256,24 @@ def _train_options(args: argparse.Namespace) -> dict:
 
 def _train(args: argparse.Namespace) -> int:
     if args.name is None:
-        names = list_components("trainer")
-        print("\n".join(names) if names else "no trainers installed (plugins register them with salplug_register_trainers)")
+        registry = get_host().registries["trainer"]
+        rows = [(name, registry.entries[name].distribution, registry.entries[name].summary) for name in registry.names()]
+        if rows:
+            print(_table([("TRAINER", "DISTRIBUTION", "SUMMARY"), *rows]))
+            print("\nsalplug train NAME --show: its fields; salplug train NAME --set FIELD=VALUE ...: run it")
+        else:
+            print("no trainers installed (plugins register them with salplug_register_trainers)")
         return EXIT_OK
     cls = get_component("trainer", args.name)
     if args.show:
-        rows = [("FIELD", "DEFAULT", "DESCRIPTION")]
-        for field, info in cls.Config.model_fields.items():
-            default = "(required)" if info.is_required() else json.dumps(info.get_default(call_default_factory=True), default=str)
-            rows.append((field, default, info.description or ""))
-        print(_table(rows))
+        print(_fields(cls))
         return EXIT_OK
     options = _train_options(args)
     if args.resume and "resume" not in cls.Config.model_fields:
         raise CommandError(f"train {args.name}: --resume needs a trainer that runs on salplug.training_loop, "
                            f"this one has no 'resume' field")
     trainer = cls(cls.make_config(options))
+    trainer.check_inputs()
     print(f"training {args.name}: {trainer.command()}", flush=True)
     print(f"wrote {trainer.run()}")
     return EXIT_OK

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError
+from .errors import ConfigError, SalplugError
 
 KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metric", "trainer")
 
@@ -183,6 +183,23 @@ class Metric(Component):
         return {}
 
 
+INPUT_MARK = "salplug_input"
+"""Key of a config field's JSON-schema extra that marks it as a training input (see `input_field`)."""
+
+
+def input_field(default: Any = ..., *, description: str, how: str = "", **options: Any) -> Any:
+    """A trainer field naming input files or folders, checked before training starts.
+
+    `how` tells a user who lacks the input how to make it (a command), so a missing
+    folder is one line naming the field and the remedy, not a ``FileNotFoundError``.
+    """
+    return Field(default, description=description, json_schema_extra={INPUT_MARK: how}, **options)
+
+
+class TrainerInputError(SalplugError, FileNotFoundError):
+    """A trainer input (an `input_field`) that does not exist."""
+
+
 class Trainer(Configurable):
     """The training job of a trainable component: reads data named in its config, writes a checkpoint.
 
@@ -203,6 +220,18 @@ class Trainer(Configurable):
             text = value if isinstance(value, str) else json.dumps(value)
             words += ["--set", f"{key}={text}"]
         return shlex.join(words)
+
+    def check_inputs(self) -> None:
+        """Raise `TrainerInputError` for the first `input_field` path that does not exist."""
+        for field, info in type(self.config).model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if INPUT_MARK not in extra:
+                continue
+            value = getattr(self.config, field)
+            for path in value if isinstance(value, (list, tuple)) else [value]:
+                if path is not None and not Path(path).exists():
+                    how = f"; {extra[INPUT_MARK]}" if extra[INPUT_MARK] else ""
+                    raise TrainerInputError(f"trainer {self.name!r}, field {field!r}: {path} does not exist{how}")
 
     def run(self) -> Path:
         raise NotImplementedError

@@ -26,8 +26,9 @@ class Entry:
 
     @property
     def summary(self) -> str:
+        """The docstring's first line as plain text (reST ``literals`` and `references` unquoted)."""
         doc = (self.cls.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        return re.sub(r"``(.+?)``|`(.+?)`", lambda m: m.group(1) or m.group(2), doc.splitlines()[0]) if doc else ""
 
 
 @dataclass

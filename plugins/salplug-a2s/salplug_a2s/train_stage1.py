@@ -43,12 +43,12 @@ class A2SStage1Trainer(salplug.Trainer):
     name = "a2s-stage1"
 
     class Config(TrainingConfig):
-        out: str = Field(default="/tmp/a2s/a2s-stage1.pt", description="Checkpoint to write (rewritten every epoch).")
-        cache_dir: str | None = Field(default="/tmp/a2s-cache", description="Feature cache folder (None: memory only).")
-        fuse_stride: int = Field(default=2, ge=1)
-        epochs: int = Field(default=20, ge=1)
+        out: str = Field(default="runs/a2s/a2s-stage1.pt", description="Checkpoint to write (rewritten every epoch).")
+        cache_dir: str | None = Field(default="runs/a2s/feature-cache", description="Feature cache folder (None: memory only).")
+        fuse_stride: int = Field(default=2, ge=1, description="Stride at which the encoder levels are fused (paper: 2).")
+        epochs: int = Field(default=20, ge=1, description="Passes over the images.")
         milestones: list[int] = Field(default_factory=lambda: [12, 16], description="Epochs where lr is multiplied by gamma.")
-        lr: float = Field(default=1.0, gt=0)
+        lr: float = Field(default=1.0, gt=0, description="SGD learning rate of the head (paper: 1).")
         flip: bool = Field(default=True, description="Random horizontal flips (flipped views cached under their own keys).")
         level_weights: list[float] = Field(default_factory=lambda: [1.0, 0.1, 0.3, 0.5], description="Fused, then levels.")
         l1: float = Field(default=0.1, ge=0, description="Weight of |p − 0.5| next to (p − 0.5)².")

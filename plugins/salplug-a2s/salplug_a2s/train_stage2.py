@@ -78,18 +78,18 @@ class A2STrainer(salplug.Trainer):
     name = "a2s"
 
     class Config(TrainingConfig):
-        out: str = Field(default="/tmp/a2s/a2s.pt", description="Checkpoint to write (rewritten every epoch).")
+        out: str = Field(default="runs/a2s/a2s.pt", description="Checkpoint to write (rewritten every epoch).")
         stage1_checkpoint: str = Field(default=SHIPPED, description="Stage-1 head for the pseudo labels.")
-        labels_dir: str | None = Field(default="/tmp/a2s-labels", description="Pseudo-label cache (None: memory only).")
-        epochs: int = Field(default=25, ge=1)
+        labels_dir: str | None = Field(default="runs/a2s/labels", description="Pseudo-label cache (None: memory only).")
+        epochs: int = Field(default=25, ge=1, description="Passes over the images.")
         milestones: list[int] = Field(default_factory=lambda: [15, 20], description="Epochs where lr is multiplied by gamma.")
         lr: float = Field(default=0.005, gt=0, description="Decoder learning rate.")
         encoder_lr_mult: float = Field(default=0.1, ge=0, description="Encoder lr = lr × this.")
         flip: bool = Field(default=True, description="Random horizontal flips (labels are rectified unflipped).")
         rectify_after: int = Field(default=2, ge=0, description="Rectify labels from the epoch after this one.")
         rectify_lambda: float = Field(default=0.4, ge=0, le=1, description="G ← λ·G + (1 − λ)·Y.")
-        crf_gt_prob: float = Field(default=0.7, gt=0.5, lt=1)
-        median_size: int = Field(default=7, ge=3)
+        crf_gt_prob: float = Field(default=0.7, gt=0.5, lt=1, description="DenseCRF's trust in the thresholded stage-1 labels.")
+        median_size: int = Field(default=7, ge=3, description="Median filter window applied after the CRF.")
 
     def run(self) -> Path:
         cfg = self.config

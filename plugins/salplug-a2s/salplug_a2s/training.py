@@ -10,6 +10,7 @@ import torch
 from pydantic import Field
 
 import salplug
+from salplug.components import input_field
 from salplug.training import log
 
 from .common import BACKBONES
@@ -21,17 +22,17 @@ DEFAULT_IMAGES = ["../shared/data/bsds-unlabeled/images", "../shared/data/sod-de
 class TrainingConfig(salplug.ComponentConfig):
     """Data, encoder, SGD and reproducibility fields of both stages (paper defaults)."""
 
-    images: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGES), description="Unlabelled image folders.")
-    backbone: Literal[BACKBONES] = "mobilenetv2_100"
-    backbone_weights: str | None = "imagenet"
+    images: list[str] = input_field(default_factory=lambda: list(DEFAULT_IMAGES), description="Unlabelled image folders.")
+    backbone: Literal[BACKBONES] = Field(default="mobilenetv2_100", description="Encoder with offline ImageNet weights.")
+    backbone_weights: str | None = Field(default="imagenet", description="Encoder weight tag (None: random, for tests).")
     size: int = Field(default=320, ge=32, description="Training size (square).")
-    channels: int = Field(default=64, ge=2)
-    gamma: float = Field(default=0.1, gt=0)
-    momentum: float = Field(default=0.9, ge=0)
-    weight_decay: float = Field(default=5e-4, ge=0)
-    batch_size: int = Field(default=8, ge=1)
+    channels: int = Field(default=64, ge=2, description="Width of the head or decoder blocks.")
+    gamma: float = Field(default=0.1, gt=0, description="lr multiplier at each milestone.")
+    momentum: float = Field(default=0.9, ge=0, description="SGD momentum.")
+    weight_decay: float = Field(default=5e-4, ge=0, description="SGD weight decay.")
+    batch_size: int = Field(default=8, ge=1, description="Images per SGD step.")
     max_images: int | None = Field(default=None, ge=1, description="Use only the first N images (tests).")
-    seed: int = 0
+    seed: int = Field(default=0, description="Seed of initialisation, batch order and flips.")
     threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 import salplug
+from salplug.components import input_field
 from salplug.datasets import FolderDataset, split, subset
 from salplug.training import log
 from salplug.training_data import TrainingSet
@@ -46,7 +47,7 @@ class BaselineTrainer(salplug.Trainer):
     name = "baseline"
 
     class Config(LoopConfig):
-        data: str = Field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/.")
+        data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/.")
         out: str = Field(default="runs/baseline/baseline.pt", description="Checkpoint to write; the run state goes beside it.")
         subset: int | None = Field(default=None, ge=1, description="Train on this many images spread evenly over the sorted stems (None: all).")
         folds: int = Field(default=2, ge=2, description="Folds of the out-of-fold rule (index in sorted order modulo folds).")

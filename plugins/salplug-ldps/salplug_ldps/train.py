@@ -28,7 +28,7 @@ import torch
 from pydantic import Field, model_validator
 
 import salplug
-from salplug.components import ComponentConfig
+from salplug.components import ComponentConfig, input_field
 from salplug.datasets import index_folder
 from salplug.io import read_image, read_map
 
@@ -151,30 +151,32 @@ class LDPSTrainer(salplug.Trainer):
 
     The defaults are the shipped checkpoint's recipe: sod-dev's images with each of its three
     published prior sets, plus the unlabelled BSDS photos with MB+ priors made beforehand by
-    ``salplug run --chain plugins/salplug-classic/chains/mbd-plus.yaml -o /tmp/ldps/bsds-mbdplus ...``.
+    ``salplug run --chain plugins/salplug-classic/chains/mbd-plus.yaml ../shared/data/bsds-unlabeled/images -o runs/ldps/bsds-mbdplus``.
     """
 
     name = "ldps"
 
     class Config(ComponentConfig):
-        images: list[str] = Field(
+        images: list[str] = input_field(
             default_factory=lambda: [f"{SOD_DEV}/images"] * 3 + ["../shared/data/bsds-unlabeled/images"],
             min_length=1,
             description="Folders of unlabelled images; the i-th pairs with the i-th priors folder.",
         )
-        priors: list[str] = Field(
+        priors: list[str] = input_field(
             default_factory=lambda: [f"{SOD_DEV}/priors/{p}" for p in ("amulet", "dss", "picanet")]
-            + ["/tmp/ldps/bsds-mbdplus"],
+            + ["runs/ldps/bsds-mbdplus"],
             min_length=1,
             description="Folders of prior maps, files matched to images by stem (no masks are read).",
+            how="make a folder of maps with salplug run, e.g. salplug run --chain plugins/salplug-classic/chains/"
+                "mbd-plus.yaml ../shared/data/bsds-unlabeled/images -o runs/ldps/bsds-mbdplus",
         )
-        out: str = Field(default="/tmp/ldps/ldps.pt", description="Checkpoint to write (rewritten every 50 steps).")
+        out: str = Field(default="runs/ldps/ldps.pt", description="Checkpoint to write (rewritten every 50 steps).")
         steps: int = Field(default=720, ge=1, description="SGD steps of `batch_size` random pairs.")
-        batch_size: int = Field(default=8, ge=1)
+        batch_size: int = Field(default=8, ge=1, description="Image-prior pairs per SGD step.")
         size: int = Field(default=256, ge=32, description="Training (and the checkpoint's working) size.")
         lr: float = Field(default=5e-4, gt=0, description="Encoder learning rate; the head gets lr × head_lr_mult.")
-        head_lr_mult: float = Field(default=10.0, gt=0)
-        seed: int = 0
+        head_lr_mult: float = Field(default=10.0, gt=0, description="Head learning rate as a multiple of lr (paper: 10).")
+        seed: int = Field(default=0, description="Seed of initialisation and sampling.")
         threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
         init: str | None = Field(default=None, description="Start from this checkpoint instead of ImageNet + a random head.")
         backbone_weights: str | None = Field(default="imagenet", description="Encoder weight tag (None: random, for tests).")

@@ -22,6 +22,7 @@ from pydantic import Field
 from torch import Tensor
 
 import salplug
+from salplug.components import input_field
 from salplug.datasets import half_of, index_folder
 from salplug.io import read_image, read_map, square_uint8
 from salplug.resize import resize
@@ -95,12 +96,12 @@ class LPSTrainer(salplug.Trainer):
     name = "lps"
 
     class Config(salplug.ComponentConfig):
-        images: str = Field(default="../shared/data/sod-dev/images", description="Training image folder.")
-        masks: str = Field(default="../shared/data/sod-dev/masks", description="Mask folder (same stems; >128 is salient).")
+        images: str = input_field(default="../shared/data/sod-dev/images", description="Training image folder.")
+        masks: str = input_field(default="../shared/data/sod-dev/masks", description="Mask folder (same stems; >128 is salient).")
         split: Literal["all", "even", "odd"] = Field(
             default="all", description="Images to train on by index in sorted stem order: all, even (0, 2, …) or odd."
         )
-        out: str = Field(default="/tmp/lps/lps.pt", description="Checkpoint to write (rewritten every epoch).")
+        out: str = Field(default="runs/lps/lps.pt", description="Checkpoint to write (rewritten every epoch).")
         backbone: Literal[BACKBONES] = Field(default=DEFAULTS["backbone"], description="Backbone (the paper's: vgg16).")
         backbone_weights: str | None = Field(default="imagenet", description="Initial backbone weight tag (None: random).")
         freeze_backbone: bool = Field(default=False, description="Keep the backbone's weights fixed (train the heads only).")

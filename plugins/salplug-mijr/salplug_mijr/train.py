@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 
 import salplug
+from salplug.components import input_field
 from salplug.datasets import half_of, index_folder
 from salplug.io import read_image, read_map
 from salplug.training import log
@@ -50,14 +51,16 @@ class MIJRTrainer(salplug.Trainer):
     name = "mijr"
 
     class Config(salplug.ComponentConfig):
-        images: str = Field(default="../shared/data/sod-dev/images", description="Labelled image folder.")
-        maps: str = Field(default="../shared/data/sod-dev/priors/dss", description="Base maps of the labelled images.")
-        masks: str = Field(default="../shared/data/sod-dev/masks", description="Masks of the labelled images (>128 is salient).")
+        images: str = input_field(default="../shared/data/sod-dev/images", description="Labelled image folder.")
+        maps: str = input_field(default="../shared/data/sod-dev/priors/dss", description="Base maps of the labelled images.")
+        masks: str = input_field(default="../shared/data/sod-dev/masks", description="Masks of the labelled images (>128 is salient).")
         split: Literal["all", "even", "odd"] = Field(default="even", description="Labelled images used, by index in sorted stem order.")
-        extra_images: str | None = Field(default="../shared/data/bsds-unlabeled/images", description="Unlabelled pool photos (None: none).")
-        extra_maps: str | None = Field(default=None, description="Base maps of the unlabelled photos (required with extra_images).")
+        extra_images: str | None = input_field(default="../shared/data/bsds-unlabeled/images", description="Unlabelled pool photos (None: none).")
+        extra_maps: str | None = input_field(default=None, description="Base maps of the unlabelled photos (required with extra_images).",
+                                             how="make them with salplug run, e.g. salplug run --chain examples/chains/demo.yaml "
+                                                 "../shared/data/bsds-unlabeled/images -o runs/mijr/extra-maps")
         max_images: int | None = Field(default=None, ge=2, description="Use only the first N labelled (and N unlabelled) images (tests).")
-        out: str = Field(default="/tmp/mijr/pool.pt", description="Pool index to write.")
+        out: str = Field(default="runs/mijr/pool.pt", description="Pool index to write.")
         backbone: str = Field(default="mobilenetv2_100", description="Registry backbone of the instance features.")
         backbone_weights: str | None = Field(default="imagenet", description="Backbone weight tag (None: random, for tests).")
         size: int = Field(default=256, ge=64, multiple_of=32, description="Working size.")

@@ -1,0 +1,52 @@
+"""The CLI's conventions across commands: trainer listings, wrapped fields, plain summaries, defaults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import salplug
+from salplug.cli import main
+from salplug.components import INPUT_MARK
+from salplug.factory import get_component
+
+
+def test_train_alone_lists_every_trainer_with_its_summary(capsys):
+    assert main(["train"]) == 0
+    out = capsys.readouterr().out
+    for name in salplug.list_components("trainer"):
+        row = next(line for line in out.splitlines() if line.split()[:1] == [name])
+        assert len(row.split()) > 3, f"no summary for {name}: {row!r}"
+
+
+def test_show_fits_the_terminal_and_describes_every_field(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    for name in salplug.list_components("trainer"):
+        assert main(["train", name, "--show"]) == 0
+        out = capsys.readouterr().out
+        assert max(len(line) for line in out.splitlines()) <= 60
+        assert "(no description)" not in out, f"trainer {name} has undescribed fields"
+
+
+@pytest.mark.parametrize("name", ["a2s", "a2s-stage1", "baseline", "ldps", "lps", "mijr"])
+def test_no_trainer_default_points_into_tmp(name):
+    cls = get_component("trainer", name)
+    defaults = json.dumps(cls.Config().model_dump(mode="json"))
+    assert "/tmp" not in defaults
+
+
+def test_a_missing_trainer_input_names_the_field_and_how_to_make_it(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    assert main(["train", "ldps", "--set", f"images=[{images}]", "--set", f"priors=[{tmp_path / 'maps'}]"]) == 2
+    err = capsys.readouterr().err
+    assert f"trainer 'ldps', field 'priors': {tmp_path / 'maps'} does not exist; make a folder of maps with salplug run" in err
+    info = get_component("trainer", "ldps").Config.model_fields["priors"]
+    assert INPUT_MARK in info.json_schema_extra
+
+
+def test_component_summaries_are_plain_text(capsys):
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all("`" not in row["summary"] for row in rows)
