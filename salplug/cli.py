@@ -30,7 +30,7 @@ from .chain import Chain
 from .components import KINDS
 from .datasets import HALVES, SODDataset
 from .errors import SalplugError
-from .evaluation import score_chain, score_folder
+from .evaluation import MISSING, score_chain, score_folder
 from .factory import get_component, list_components
 from .plugins import PluginInfo, get_host
 from .reports import format_table, plot_curves, write_csv, write_json
@@ -307,6 +307,7 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-maps", metavar="DIR", help="with --chain, write its maps to DIR/<prior or name>/")
     parser.add_argument("-o", "--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every image without a map, not just the count")
     _add_chain_settings(parser)
 
 
@@ -363,8 +364,18 @@ def _eval(args: argparse.Namespace) -> int:
         ]
     print(format_table(results))
     failed = {**dataset.problems, **{k: v for r in results for k, v in r.failed.items()}}
-    for path, reason in failed.items():
+    for path, reason in dataset.problems.items():
         print(f"not scored: {path}: {reason}", file=sys.stderr)
+    shown = set(dataset.problems)
+    for r in results:
+        missing = sorted(path for path, reason in r.failed.items() if reason in MISSING)
+        if missing:
+            listing = "" if args.verbose else " (-v lists them)"
+            print(f"{r.name}: {len(missing)} of {len(dataset.keys)} images have no map{listing}", file=sys.stderr)
+        for path, reason in r.failed.items():
+            if path not in shown and (reason not in MISSING or args.verbose):
+                print(f"not scored: {path}: {reason}", file=sys.stderr)
+                shown.add(path)
     if args.out:
         command = shlex.join(["salplug", *args.argv])
         written = [

@@ -26,6 +26,11 @@ from .factory import build, list_components
 from .io import image_tensor, read_image, read_map, write_map
 from .sodmetrics import prepare_uint8
 
+MISSING_MAP = "no map for this image"
+MISSING_PRIOR = "no prior map for this image"
+MISSING = (MISSING_MAP, MISSING_PRIOR)
+"""Reasons that mean a folder simply lacks a file: reported as a count, listed on request."""
+
 COLUMNS = ("mae", "adp_f", "mean_f", "max_f", "sm", "adp_e", "mean_e", "max_e", "wfm", "adp_iou", "adp_dice")
 """Preferred order of score columns; scores of other installed metrics follow, sorted."""
 
@@ -104,7 +109,7 @@ def score_folder(
         for key in tqdm(dataset.keys, desc=name, unit="image", disable=not progress):
             path = maps.get(key)
             if path is None:
-                scorer.result.failed[str(folder / key)] = "no map for this image"
+                scorer.result.failed[str(folder / key)] = MISSING_MAP
                 continue
             try:
                 mask = read_uint8(dataset.masks[key])
@@ -128,7 +133,7 @@ def _load(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, pri
         return key, image, None, mask
     path = prior_maps.get(key)
     if path is None:
-        raise ImageReadError(Path(prior_folder) / key, "no prior map for this image")
+        raise ImageReadError(Path(prior_folder) / key, MISSING_PRIOR)
     prior = read_uint8(path)
     _sized(mask, prior, path)
     return key, image, prior, mask

@@ -89,3 +89,51 @@ def test_an_image_that_is_a_looping_link_is_reported(dataset, capsys):
     (dataset / "images" / "loop.png").symlink_to(dataset / "images" / "loop.png")
     assert main(["eval", "--dataset", str(dataset), "--priors", "clean", "--no-progress"]) == 1
     assert f"not scored: {dataset / 'images' / 'loop.png'}: a symbolic link that loops" in capsys.readouterr().err
+
+
+def test_a_partial_maps_folder_is_one_counted_line_and_a_marked_row(dataset, tmp_path, capsys):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for i in (0, 1):
+        (partial / f"k{i}.png").write_bytes((dataset / "priors" / "dss" / f"k{i}.png").read_bytes())
+    out = tmp_path / "res"
+    assert main(["eval", "--dataset", str(dataset), "--priors", "dss", "--maps", f"mine={partial}", "-o", str(out),
+                 "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == ["mine: 3 of 5 images have no map (-v lists them)"]
+    rows = {line.split()[0]: line.split() for line in captured.out.splitlines()[1:3]}
+    assert rows["mine"][1] == "2*" and rows["dss"][1] == "5"
+    assert "* scored on fewer images" in captured.out
+    assert main(["eval", "--dataset", str(dataset), "--maps", f"mine={partial}", "-v", "--no-progress"]) == 1
+    assert sum("not scored:" in line and "no map" in line for line in capsys.readouterr().err.splitlines()) == 3
+
+
+def test_curves_mark_max_f_and_name_it_in_the_legend(dataset, tmp_path):
+    from salplug.evaluation import score_folder
+    from salplug.datasets import SODDataset
+    from salplug import reports
+
+    data = SODDataset(dataset)
+    results = [score_folder(data, dataset / "priors" / name, name) for name in ("clean", "dss")]
+    results[1].count = 3
+    captured = {}
+    import matplotlib.axes
+
+    original = matplotlib.axes.Axes.legend
+
+    def legend(self, *args, **kwargs):
+        captured.setdefault("labels", []).append([t for t in self.get_legend_handles_labels()[1]])
+        captured.setdefault("styles", []).append([line.get_linestyle() for line in self.get_lines()])
+        return original(self, *args, **kwargs)
+
+    matplotlib.axes.Axes.legend = legend
+    try:
+        png = reports.plot_curves(results, tmp_path / "curves.png")
+    finally:
+        matplotlib.axes.Axes.legend = original
+    assert png.stat().st_size > 0
+    labels = captured["labels"][0]
+    best = max(results[0].curves["fmeasure"])
+    assert labels[0] == f"clean (max F {best:.3f}, 5 images)" and labels[1].startswith("dss (max F ")
+    styles = [s for s in captured["styles"][0] if s != "None"]
+    assert len(set(styles)) == 2, "methods need distinct dash patterns to read in grey"

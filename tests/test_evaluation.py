@@ -137,6 +137,8 @@ def test_cli_eval_writes_table_json_csv_and_plot(dataset, tmp_path, capsys):
 def test_cli_eval_exit_codes(dataset, tmp_path, capsys):
     (dataset / "priors" / "p" / "c.png").unlink()
     assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--no-progress"]) == 1
+    assert "p: 1 of 3 images have no map (-v lists them)" in capsys.readouterr().err
+    assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--no-progress", "-v"]) == 1
     assert f"not scored: {dataset / 'priors' / 'p' / 'c'}: no map for this image" in capsys.readouterr().err
     assert main(["eval", "--dataset", str(dataset), "--no-progress"]) == 2
     assert "expected something to score" in capsys.readouterr().err
