@@ -34,6 +34,7 @@ from .errors import (
     WeightsNotFoundError,
 )
 from .factory import build, get_component, list_components
+from .loading import ImageBatch, LoadError, load_groups, load_images
 from .plugins import get_host, register_plugin, reload_plugins
 from .spec import ChainSpec, StepSpec, dump_spec, load_spec
 from . import testing
@@ -56,7 +57,9 @@ __all__ = [
     "ConfigError",
     "ContractError",
     "DuplicateComponentError",
+    "ImageBatch",
     "ImageReadError",
+    "LoadError",
     "Metric",
     "PostProcessor",
     "PriorProvider",
@@ -76,6 +79,8 @@ __all__ = [
     "get_host",
     "hookimpl",
     "list_components",
+    "load_groups",
+    "load_images",
     "load_spec",
     "register_plugin",
     "reload_plugins",
