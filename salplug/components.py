@@ -40,6 +40,9 @@ class Configurable:
     name: ClassVar[str] = ""
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
 
+    example_config: ClassVar[Mapping[str, Any] | None] = None
+    """Options the conformance kit builds the component with: small, fast and offline (None: defaults)."""
+
     @classmethod
     def make_config(
         cls, config: ComponentConfig | Mapping[str, Any] | None = None, *, step: str | None = None, **options: Any

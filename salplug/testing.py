@@ -341,3 +341,42 @@ def check_component(
         _check_metric(make, cls, chosen, atol, data)
     else:
         _check_backbone(make, cls, chosen, data)
+
+
+def plugin_components(name: str) -> list[type[Component] | type[Trainer]]:
+    """Every class the installed plugin or distribution `name` registered, of every kind."""
+    from .plugins import get_host
+
+    host = get_host()
+    infos = [info for info in host.plugins.values() if name in (info.name, info.distribution)]
+    if not infos:
+        known = ", ".join(sorted({i.name for i in host.plugins.values()} | {i.distribution for i in host.plugins.values()}))
+        raise LookupError(f"conformance: no installed plugin or distribution named {name!r} (installed: {known})")
+    return [host.registries[kind].entries[n].cls for info in infos for kind, names in info.components.items() for n in names]
+
+
+def conformance_tests(*names: str) -> Callable[..., None]:
+    """A pytest test, parametrized over every component of the named plugins or distributions.
+
+    In a plugin's test suite: ``test_conformance = salplug.testing.conformance_tests("salplug-sharpen")``.
+    Each class is checked with its `example_config`.
+    """
+    import pytest
+
+    classes = [cls for name in names for cls in plugin_components(name)]
+
+    @pytest.mark.parametrize("component", classes, ids=[f"{c.kind}:{c.name}" for c in classes])
+    def test_conformance(component) -> None:
+        check_example(component)
+
+    return test_conformance
+
+
+def check_example(cls: type[Component] | type[Trainer]) -> None:
+    """`check_component` with the class's `example_config`; a pytest skip when it needs one and has none."""
+    required = [f for f, info in cls.Config.model_fields.items() if info.is_required()]
+    if cls.example_config is None and required:
+        import pytest
+
+        pytest.skip(f"{cls.kind} {cls.name!r} needs options ({', '.join(required)}): give it an example_config")
+    check_component(cls, cls.example_config)

@@ -345,3 +345,22 @@ def test_register_plugin_from_python():
         assert again.errors == ["a plugin named 'inline' is already loaded"]
     finally:
         salplug.reload_plugins()
+
+
+def test_the_conformance_kit_runs_on_an_out_of_tree_plugin_from_the_pytest_command_line(installed_example, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(installed_example)}
+    env.pop(DISABLE_ENV, None)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--salplug-conformance", "salplug-sharpen"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    unknown = subprocess.run([*command[:-1], "salplug-nothing"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert unknown.returncode != 0 and "no installed plugin or distribution named 'salplug-nothing'" in unknown.stdout + unknown.stderr
+
+
+def test_conformance_tests_builds_a_parametrized_test_for_a_plugin():
+    test = salplug.testing.conformance_tests("builtins")
+    marks = [m for m in test.pytestmark if m.name == "parametrize"]
+    names = {f"{c.kind}:{c.name}" for c in marks[0].args[1]}
+    assert {"postprocessor:median", "metric:mae", "prior:center"} <= names
+    test(salplug.get_component("postprocessor", "median"))

@@ -23,6 +23,7 @@ class TimmBackbone(Backbone):
     """A timm model built with ``features_only=True``; levels and strides come from its `feature_info`."""
 
     name = "timm"
+    example_config = {"arch": "mobilenetv2_100", "weights": None}
 
     class Config(ComponentConfig):
         arch: str
@@ -91,6 +92,7 @@ class MobileNetV2(TimmBackbone):
     """timm mobilenetv2_100; its ``imagenet`` tag resolves offline from torchvision's weights."""
 
     name = "mobilenetv2_100"
+    example_config = None
 
     class Config(TimmBackbone.Config):
         arch: Literal["mobilenetv2_100"] = "mobilenetv2_100"
@@ -100,6 +102,7 @@ class EfficientNetLite0(TimmBackbone):
     """timm tf_efficientnet_lite0; its ``imagenet`` tag resolves offline from the lite0 package."""
 
     name = "tf_efficientnet_lite0"
+    example_config = None
 
     class Config(TimmBackbone.Config):
         arch: Literal["tf_efficientnet_lite0"] = "tf_efficientnet_lite0"
@@ -109,6 +112,7 @@ class ResNet50(TimmBackbone):
     """timm resnet50; no offline weights, so use ``weights=None`` or a ``weights_path`` offline."""
 
     name = "resnet50"
+    example_config = {"weights": None}
 
     class Config(TimmBackbone.Config):
         arch: Literal["resnet50"] = "resnet50"
@@ -118,6 +122,7 @@ class VGG16(TimmBackbone):
     """timm vgg16, its five conv stages at strides 1-16 (level six is a 4096-channel pre-logits MLP)."""
 
     name = "vgg16"
+    example_config = {"weights": None}
 
     class Config(TimmBackbone.Config):
         arch: Literal["vgg16"] = "vgg16"

@@ -35,6 +35,7 @@ class Baseline(PriorProvider):
 
     name = "baseline"
     learned = True
+    example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 16}
     checkpoint_dtype = torch.float16
 
     class Config(ComponentConfig):
