@@ -176,16 +176,19 @@ def run_chain_on_files(
     overwrite: bool = False,
     save_steps: bool = False,
     progress: bool = True,
+    manifest: bool = True,
 ) -> RunReport:
     """Write ``out_dir/<key>.png`` for every image in `inputs`, skipping maps already there.
 
     Images of one size are batched together (up to `batch_size`); a batch that raises is
     retried image by image so only the images at fault are reported. With `save_steps`,
     each step's map also goes to ``out_dir/steps/<step name>/<key>.png``, and a map only
-    counts as done when its step maps exist too.
+    counts as done when its step maps exist too. `manifest=False` leaves the folder's manifest
+    to a caller that writes one folder with several chains (and checks it itself).
     """
     out_dir = Path(out_dir)
-    check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite)
+    if manifest:
+        check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite)
     items, failed = collect_inputs(inputs, exclude=[out_dir])
     report = RunReport(failed=failed)
     remove_stale_temporaries(out_dir)
@@ -199,7 +202,8 @@ def run_chain_on_files(
             report.skipped.append(target)
         else:
             todo.append(item)
-    write_manifest(out_dir, chain, save_steps=save_steps)
+    if manifest:
+        write_manifest(out_dir, chain, save_steps=save_steps)
     with tqdm(total=len(todo), unit="image", disable=not progress) as bar:
         writer = _Writer(chain, out_dir, save_steps, report, bar)
 

@@ -12,6 +12,7 @@ PiCANet maps the LDPS paper trains on.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -21,9 +22,13 @@ import torch
 from salplug.chain import Chain
 from salplug.datasets import FolderDataset, split, subset
 from salplug.errors import CheckpointError, SalplugError
+from salplug.io import atomic_write
+from salplug.manifest import ManifestError
 from salplug.runner import RunReport, run_chain_on_files
 
 from .prior import Baseline
+
+RECORD = "out-of-fold.json"
 
 
 def fold_keys(data: FolderDataset, prior: Baseline, fold: int, folds: int, source: str) -> list[str]:
@@ -35,17 +40,37 @@ def fold_keys(data: FolderDataset, prior: Baseline, fold: int, folds: int, sourc
     return split(subset(data.keys, recorded.get("subset")), folds, fold, "held")
 
 
+def check_record(out: Path, record: dict, overwrite: bool) -> None:
+    """Refuse to add maps to a folder written by other fold models (their cards' commands differ)."""
+    path = out / RECORD
+    if overwrite or not path.is_file():
+        return
+    if json.loads(path.read_text(encoding="utf-8")) != record:
+        raise ManifestError(f"{out} holds out-of-fold maps of other fold models (see {path}); "
+                            "use --overwrite to replace them, or write to another folder")
+
+
 def out_of_fold(data_root: str | Path, out: str | Path, checkpoints: list[str], *, batch_size: int = 16,
                 device: str = "cpu", overwrite: bool = False, progress: bool = True) -> RunReport:
-    """Write ``out/<stem>.png`` for every image of every fold; returns the merged report."""
+    """Write ``out/<stem>.png`` for every image of every fold; returns the merged report.
+
+    The folder gets one record of every fold model (``out-of-fold.json``: source, fold, the
+    command that trained it) in place of a single chain's manifest.
+    """
+    out = Path(out)
     data = FolderDataset(Path(data_root))
     report = RunReport(failed=dict(data.problems))
-    for fold, source in enumerate(checkpoints):
-        prior = Baseline(checkpoint=source)
+    priors = [Baseline(checkpoint=source) for source in checkpoints]
+    record = {"data": str(data_root), "folds": [{"fold": k, "checkpoint": str(source), "command": prior.card.get("command")}
+                                                for k, (source, prior) in enumerate(zip(checkpoints, priors))]}
+    check_record(out, record, overwrite)
+    with atomic_write(out / RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    for fold, (source, prior) in enumerate(zip(checkpoints, priors)):
         keys = fold_keys(data, prior, fold, len(checkpoints), source)
         chain = Chain([prior]).to(device)
         part = run_chain_on_files(chain, [data.images[k] for k in keys], out, batch_size=batch_size,
-                                  overwrite=overwrite, progress=progress)
+                                  overwrite=overwrite, progress=progress, manifest=False)
         report.written += part.written
         report.skipped += part.skipped
         report.failed.update(part.failed)

@@ -64,6 +64,10 @@ def test_fold_training_then_out_of_fold_maps_cover_every_image(dataset, tmp_path
     assert sorted(p.stem for p in out.glob("*.png")) == [f"img{i}" for i in range(8)]
     assert read_map(out / "img3.png").shape == (48, 64)
     assert "8 written" in capsys.readouterr().out
+    moved = tmp_path / "f0-copy.pt"
+    moved.write_bytes(fold0.read_bytes())
+    assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(moved), str(fold1)]) == 2
+    assert "holds out-of-fold maps of other fold models" in capsys.readouterr().err
 
 
 def test_out_of_fold_refuses_a_model_of_another_fold(dataset, tmp_path):
