@@ -31,7 +31,7 @@ from .components import KINDS
 from .datasets import HALVES, SODDataset
 from .errors import SalplugError
 from .evaluation import MISSING, score_chain, score_folder
-from .factory import get_component, list_components
+from .factory import get_component
 from .plugins import PluginInfo, get_host
 from .reports import format_table, plot_curves, write_csv, write_json
 from .runner import run_chain_on_files

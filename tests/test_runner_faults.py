@@ -10,7 +10,6 @@ import time
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import salplug
 from salplug import Chain, Refiner
