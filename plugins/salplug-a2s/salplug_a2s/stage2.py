@@ -10,16 +10,14 @@ small decoder); the output logit is Y = Σ_channels(R_l ⊙ R_r), as in the auth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-import salplug
-from salplug.components import PriorProvider
-from salplug.resize import resize
+from salplug.detector import EncoderDecoderPrior
 
-from .common import PriorConfig, architecture, up
+from .common import PriorConfig, resolve_checkpoint, up
 
 SHIPPED_FILE = "a2s-mobilenetv2.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64}
@@ -80,40 +78,16 @@ class Stage2Decoder(nn.Module):
         return (local * up(region, tuple(local.shape[-2:]))).sum(dim=1, keepdim=True)
 
 
-class A2S(PriorProvider):
-    """A2S stage 2: σ of a fine-tuned encoder + RAM decoder's logit map."""
+class A2S(EncoderDecoderPrior):
+    """A2S stage 2: σ of a fine-tuned encoder + RAM decoder's logit map (stored in fp16, about 7 MB)."""
 
     name = "a2s"
-    learned = True
-    checkpoint_dtype = torch.float16  # every learned tensor in fp16 (about 7 MB with MobileNetV2)
 
     Config = PriorConfig
+    defaults = DEFAULTS
 
-    def __init__(self, config=None, **options: Any):
-        super().__init__(config, **options)
-        cfg = self.config
-        self.arch, path = architecture(cfg, DEFAULTS, SHIPPED_FILE)
-        self.config = cfg = cfg.model_copy(update=self.arch)  # saved checkpoints record the network they hold
-        self.backbone = salplug.build("backbone", self.arch["backbone"], weights=cfg.backbone_weights, frozen=False)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.decoder = Stage2Decoder(self.backbone.channels, self.arch["channels"])
-        self.card: dict[str, Any] = {}
-        if path is not None:
-            self.card = self.load_weights(path)
-        self.eval()
+    def checkpoint_file(self, value: str) -> Path:
+        return resolve_checkpoint(value, SHIPPED_FILE)
 
-    def train(self, mode: bool = True):
-        """Batch-norm statistics of the encoder stay frozen (CPU batches are too small to re-estimate them)."""
-        super().train(mode)
-        self.backbone.eval()
-        return self
-
-    def logits(self, image: Tensor) -> Tensor:
-        """Logit map at stride 2 for images already at the working size."""
-        return self.decoder(self.backbone(image))
-
-    def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
-        height, width = image.shape[-2:]
-        x = resize(image, self.arch["size"])
-        return torch.sigmoid(up(self.logits(x), (height, width))).clamp(0, 1)
+    def make_decoder(self, in_channels: Sequence[int], channels: int) -> Stage2Decoder:
+        return Stage2Decoder(in_channels, channels)

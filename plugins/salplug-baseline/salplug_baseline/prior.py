@@ -5,17 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field
-from torch import Tensor
 
-import salplug
-from salplug.components import ComponentConfig, PriorProvider
-from salplug.resize import resize
-from salplug.weights import checkpoint_architecture
+from salplug.components import ComponentConfig
+from salplug.detector import EncoderDecoderPrior
 
 from .model import PyramidDecoder
 
@@ -30,13 +25,11 @@ def shipped_path(tag: str) -> Path:
     return Path(str(resources.files("salplug_baseline") / "checkpoints" / SHIPPED_FILES[tag]))
 
 
-class Baseline(PriorProvider):
+class Baseline(EncoderDecoderPrior):
     """A supervised detector trained on DUTS-TR masks (MobileNetV2 encoder, pyramid decoder)."""
 
     name = "baseline"
-    learned = True
     example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 16}
-    checkpoint_dtype = torch.float16
 
     class Config(ComponentConfig):
         checkpoint: str | None = Field(
@@ -50,33 +43,11 @@ class Baseline(PriorProvider):
         channels: int | None = Field(default=None, ge=8, multiple_of=8, description="Decoder width (None: the checkpoint's, else 64).")
         seed: int = Field(default=0, description="Seed of the decoder's random initialisation.")
 
-    def __init__(self, config=None, **options: Any):
-        super().__init__(config, **options)
-        cfg = self.config
-        path = None if cfg.checkpoint is None else (
-            shipped_path(cfg.checkpoint) if cfg.checkpoint in SHIPPED_FILES else Path(cfg.checkpoint))
-        self.arch = checkpoint_architecture(cfg, DEFAULTS, path, shaped=("backbone", "channels"), owner="baseline")
-        self.config = cfg = cfg.model_copy(update=self.arch)
-        self.backbone = salplug.build("backbone", self.arch["backbone"], weights=cfg.backbone_weights, frozen=False)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.decoder = PyramidDecoder(self.backbone.channels, self.arch["channels"])
-        self.card: dict[str, Any] = {}
-        if path is not None:
-            self.card = self.load_weights(path)
-        self.eval()
+    defaults = DEFAULTS
+    shaped = ("backbone", "channels")
 
-    def train(self, mode: bool = True):
-        """Encoder batch-norm statistics stay at ImageNet's (CPU batches are too small to re-estimate them)."""
-        super().train(mode)
-        self.backbone.eval()
-        return self
+    def checkpoint_file(self, value: str) -> Path:
+        return shipped_path(value) if value in SHIPPED_FILES else Path(value)
 
-    def logits(self, image: Tensor) -> Tensor:
-        """Logits at stride 2 for images already at the working size."""
-        return self.decoder(self.backbone(image))
-
-    def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
-        height, width = image.shape[-2:]
-        logits = self.logits(resize(image, self.arch["size"]))
-        return torch.sigmoid(F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False))
+    def make_decoder(self, in_channels: Sequence[int], channels: int) -> PyramidDecoder:
+        return PyramidDecoder(in_channels, channels)
