@@ -10,6 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import salplug
 from salplug import Chain, Refiner
@@ -123,3 +124,21 @@ def test_ctrl_c_keeps_what_was_written_and_says_so(tmp_path, capsys, monkeypatch
     monkeypatch.setattr("salplug.cli.run_chain_on_files", lambda *a, **k: report)
     assert main(["run", "--chain", str(spec), str(images), "-o", str(tmp_path / "o2")]) == 130
     assert "interrupted: 2 written, 0 skipped (already present), 0 failed" in capsys.readouterr().out
+
+
+class NaNOnBright(Refiner):
+    """Returns NaN for bright images: a step that silently breaks on some inputs."""
+
+    name = "nan-on-bright"
+
+    def forward(self, image, saliency):
+        bright = image.mean(dim=(1, 2, 3), keepdim=True) > 0.4
+        return torch.where(bright, torch.full_like(saliency, float("nan")), saliency)
+
+
+def test_a_step_returning_nan_fails_that_image_by_name_and_writes_the_rest(tmp_path):
+    images, out = _images(tmp_path / "in"), tmp_path / "out"
+    report = run_chain_on_files(Chain([salplug.build("prior", "center"), NaNOnBright()]), [images], out, progress=False)
+    assert sorted(p.name for p in report.written) == ["im0.png", "im1.png", "im2.png"]
+    assert list(report.failed) == [str(images / "im3.png")]
+    assert "output of step 'nan-on-bright' (refiner 'nan-on-bright'): expected finite values" in report.failed[str(images / "im3.png")]
