@@ -25,3 +25,17 @@ def test_ldps_refine_batch16_256(benchmark, device):
     out = measure(benchmark, lambda: refiner(images, maps), count=16, device=device,
                   label="ldps checkpoint mode 16×256×256")
     assert out.shape == maps.shape and torch.isfinite(out).all()
+
+
+@pytest.mark.benchmark(group="ldps-training")
+def test_ldps_training_steps_batch8_256(benchmark):
+    """The trainer's SGD steps at its defaults (batch 8, 256×256, encoder blocks 3-6 and head), CPU."""
+    from salplug_ldps.train import Pairs, train
+
+    images = sample_batch(256, 8)
+    priors = salplug.build("prior", "center")(images)
+    pairs = Pairs((images * 255).round().to(torch.uint8), (priors * 255).round().to(torch.uint8), ["samples"])
+    refiner = LDPS(checkpoint=None)
+    figures = measure(benchmark, lambda: train(refiner, pairs, steps=3, log=lambda *_: None), count=24,
+                      label="ldps training, 3 steps of 8 at 256", unit="sample", inference=False)
+    assert figures["steps"] == 3

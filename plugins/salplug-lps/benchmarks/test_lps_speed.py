@@ -27,3 +27,18 @@ def test_lps_refine_batch16_256(benchmark, device, iterations):
                   label=f"lps T={iterations} 16×256×256")
     assert out.shape == maps.shape and torch.isfinite(out).all()
     benchmark.extra_info["checkpoint"] = checkpoint or "none (untrained: speed only)"
+
+
+@pytest.mark.benchmark(group="lps-training")
+def test_lps_training_step_batch8_256(benchmark):
+    """One Adam step of the trainer at its defaults (batch 8, 256×256, backbone fine-tuned), CPU."""
+    from salplug_lps.train import train_step
+
+    images = sample_batch(256, 8)
+    masks = images.mean(dim=1, keepdim=True) > 0.5
+    refiner = LPS(checkpoint=None).train()
+    optim = torch.optim.Adam(refiner.parameters(), 1e-3)
+    generator = torch.Generator().manual_seed(0)
+    loss = measure(benchmark, lambda: train_step(refiner, optim, images, masks, 0.05, generator), count=8,
+                   label="lps training step, batch 8 at 256", unit="sample", inference=False)
+    assert loss > 0
