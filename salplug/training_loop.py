@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from pydantic import Field
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from .components import Component, ComponentConfig
 from .errors import CheckpointError
@@ -196,8 +197,6 @@ def fit(
             return f"time limit of {cfg.max_minutes:g} minutes"
         return None
 
-    from tqdm import tqdm
-
     model.train()
     bar = tqdm(total=cfg.epochs * per_epoch, initial=progress.step, desc=trainer, unit="step", dynamic_ncols=True,
                mininterval=1 if sys.stderr.isatty() else 60, file=sys.stderr)
@@ -238,8 +237,9 @@ def fit(
             progress.epoch, progress.position, progress.epoch_loss = progress.epoch + 1, 0, 0.0
             bar.write(f"{trainer}: epoch {progress.epoch}/{cfg.epochs} loss {progress.history[-1]:.5f} "
                       f"lr {optim.param_groups[0]['lr']:g} {base_seconds + time.time() - started:.0f}s")
-            write("running" if progress.epoch < cfg.epochs else "finished")
-            last_save = time.time()
+            if progress.epoch < cfg.epochs:
+                write("running")
+                last_save = time.time()
     card["loss_curve"] = plot_loss(log_path, out.with_suffix(".loss.png"), f"{trainer}: {out.name}").name
     write("finished")
     return LoopResult(out, True, "finished", progress)
