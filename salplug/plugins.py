@@ -59,7 +59,7 @@ def disabled_names() -> set[str]:
 
 
 _marking = False
-"""True while `_real_interrupts_marked` has its SIGINT handler in place."""
+"""True while a KeyboardInterrupt can be told apart from the user's Ctrl-C (see `_real_interrupts_marked`)."""
 
 
 class UserInterrupt(KeyboardInterrupt):
@@ -70,7 +70,17 @@ class UserInterrupt(KeyboardInterrupt):
 def _real_interrupts_marked():
     """While loading, a SIGINT raises `UserInterrupt`, so a plugin that raises KeyboardInterrupt itself is told apart."""
     global _marking
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        _marking = True  # Ctrl-C is ignored here (a background job): any KeyboardInterrupt is a plugin's
+        try:
+            yield
+        finally:
+            _marking = False
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
 

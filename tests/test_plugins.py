@@ -243,9 +243,27 @@ def test_a_plugin_raising_systemexit_or_keyboardinterrupt_is_isolated(fabricate,
 
 
 def test_the_users_own_ctrl_c_while_plugins_load_still_stops(fabricate):
-    fabricate("salplug-slow", "slow", "import os, signal\nos.kill(os.getpid(), signal.SIGINT)")
-    with pytest.raises(KeyboardInterrupt):
-        salplug.reload_plugins()
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even in a background CI job
+    try:
+        fabricate("salplug-slow", "slow", "import os, signal\nos.kill(os.getpid(), signal.SIGINT)")
+        with pytest.raises(KeyboardInterrupt):
+            salplug.reload_plugins()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("handler", ["ignored", "default"])
+def test_a_plugin_keyboardinterrupt_is_isolated_whether_ctrl_c_is_ignored_or_not(fabricate, handler):
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if handler == "ignored" else signal.default_int_handler)
+    try:
+        fabricate("salplug-rude", "rude", RUDE["interrupt-on-import"])
+        assert "KeyboardInterrupt" in salplug.reload_plugins().plugins["rude"].errors[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_unknown_names_suggest_close_matches_and_list_what_is_installed():
