@@ -50,3 +50,14 @@ def test_component_summaries_are_plain_text(capsys):
     assert main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows and all("`" not in row["summary"] for row in rows)
+
+
+def test_resume_continues_from_the_state_file_or_says_which_is_missing(tmp_path, capsys):
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    out = tmp_path / "run" / "b.pt"
+    assert main(["train", "baseline", "--resume", "--set", f"data={data}", "--set", f"out={out}"]) == 2
+    assert f"run state {tmp_path / 'run' / 'b.state.pt'} does not exist (resume needs" in capsys.readouterr().err
+    assert main(["train", "lps", "--resume"]) == 2
+    assert "--resume needs a trainer that runs on salplug.training_loop" in capsys.readouterr().err
