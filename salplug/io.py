@@ -88,7 +88,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """An ``H×W×3`` float32 RGB array in [0, 1]; alpha is dropped, gray is replicated."""
     array = _decode(path)
     if array.ndim == 3 and array.shape[2] == 1:
-        array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+        array = array[:, :, 0]
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     elif array.ndim == 3 and array.shape[2] == 4:
@@ -104,7 +104,7 @@ def read_map(path: str | Path) -> np.ndarray:
     """An ``H×W`` float32 array in [0, 1]; colour maps are converted to gray."""
     array = _decode(path)
     if array.ndim == 3 and array.shape[2] == 1:
-        array = cv2.cvtColor(array, cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+        array = array[:, :, 0]
     elif array.ndim == 3 and array.shape[2] in (3, 4):
         scale = 255 / np.iinfo(array.dtype).max if array.dtype.kind == "u" else 255.0
         colour = array[:, :, :3].astype(np.float32) * scale
