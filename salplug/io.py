@@ -118,6 +118,11 @@ def read_map(path: str | Path) -> np.ndarray:
     return _to_unit(array, path)
 
 
+def read_mask(path: str | Path) -> np.ndarray:
+    """A boolean ``H×W`` mask: pixels above 128 of 255 are salient (the PySODMetrics convention)."""
+    return read_map(path) * 255 > 128
+
+
 def image_tensor(images: np.ndarray | list[np.ndarray]) -> Tensor:
     """Stack ``H×W×3`` arrays of one size into a ``B×3×H×W`` float32 tensor."""
     arrays = [images] if isinstance(images, np.ndarray) else images

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import FolderDataset
-from .io import read_image, read_map, square
+from .io import read_image, read_map, read_mask, square
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> list[int]:
@@ -60,7 +60,7 @@ class TrainingSet(Dataset):
         """The full-size arrays of one key: image H×W×3, mask and prior H×W, all in [0, 1]."""
         out = {"image": read_image(self.data.images[key])}
         if self.data.mask_files:
-            out["mask"] = (read_map(self.data.mask_files[key]) * 255 > 128).astype(np.float32)
+            out["mask"] = read_mask(self.data.mask_files[key]).astype(np.float32)
         if self.data.prior_files:
             out["prior"] = read_map(self.data.prior_files[key])
         height, width = out["image"].shape[:2]

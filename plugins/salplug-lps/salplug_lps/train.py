@@ -24,7 +24,7 @@ from torch import Tensor
 import salplug
 from salplug.components import input_field
 from salplug.datasets import half_of, index_folder
-from salplug.io import read_image, read_map, square_uint8
+from salplug.io import read_image, read_mask, square_uint8
 from salplug.resize import resize
 from salplug.training import end_epoch, log
 
@@ -42,11 +42,6 @@ def paired_files(images: Path, masks: Path) -> dict[str, tuple[Path, Path]]:
     if missing:
         raise ValueError(f"lps training: expected a mask in {masks} for every image, got none for {missing[:5]}")
     return {stem: (found[stem], labels[stem]) for stem in found}
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """A boolean H×W mask: pixels above 128 of 255 are salient."""
-    return read_map(path) * 255 > 128
 
 
 def load_pairs(files: Sequence[tuple[Path, Path]], size: int) -> tuple[Tensor, Tensor]:

@@ -9,7 +9,8 @@ import torch
 
 import salplug
 from salplug_lps import LPS, LPSTrainer
-from salplug_lps.train import augment, paired_files, read_mask
+from salplug.io import read_mask
+from salplug_lps.train import augment, paired_files
 
 
 def scene(seed: int, size: int = 64):

@@ -16,7 +16,7 @@ from pydantic import Field
 import salplug
 from salplug.components import input_field
 from salplug.datasets import half_of, index_folder
-from salplug.io import read_image, read_map
+from salplug.io import read_image, read_map, read_mask
 from salplug.training import log
 
 from .pool import PoolImage
@@ -37,7 +37,7 @@ def pool_images(images: Path, maps: Path, masks: Path | None, stems: list[str] |
     for stem in stems:
         image = read_image(found[stem])
         saliency = read_map(base[stem])
-        mask = read_map(truth[stem]) * 255 > 128 if masks is not None else None
+        mask = read_mask(truth[stem]) if masks is not None else None
         for name, array in (("base map", saliency), ("mask", mask)):
             if array is not None and array.shape != image.shape[:2]:
                 raise ValueError(f"mijr training: expected the {name} of {stem} at {image.shape[:2]}, got {array.shape}")
