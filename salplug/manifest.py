@@ -28,15 +28,12 @@ class ManifestError(SalplugError, ValueError):
     """An output folder that holds maps of another chain (or of an unknown one)."""
 
 
-def _distribution(module: str) -> str:
-    names = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
-    return names[0] if names else module.split(".")[0]
-
-
 def versions(chain: Chain) -> dict[str, str]:
     """Versions of torch, salplug and the distribution of every step's component."""
     found = {"torch": torch.__version__}
-    for dist in ["salplug", *(_distribution(type(step).__module__) for step in chain.named_steps.values())]:
+    owners = importlib.metadata.packages_distributions()
+    tops = [type(step).__module__.split(".")[0] for step in chain.named_steps.values()]
+    for dist in ["salplug", *(owners.get(top, [top])[0] for top in tops)]:
         try:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -62,23 +59,23 @@ def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "the chain options differ"
 
 
-def check_manifest(out_dir: Path, chain: Chain, *, save_steps: bool, overwrite: bool) -> None:
-    """Refuse to add maps of `chain` to a folder written by another chain, unless `overwrite`."""
+def check_manifest(out_dir: Path, chain: Chain, *, save_steps: bool, overwrite: bool) -> dict[str, Any]:
+    """This run's manifest, after refusing a folder written by another chain (unless `overwrite`)."""
     path = Path(out_dir) / MANIFEST
+    now = manifest(chain, save_steps=save_steps)
     if overwrite or not Path(out_dir).is_dir():
-        return
+        return now
     if not path.is_file():
         maps = sum(1 for _ in Path(out_dir).rglob("*.png"))
         if maps:
             raise ManifestError(f"{out_dir} holds {maps} maps but no {MANIFEST}, so which chain wrote them is unknown; "
                                 "use --overwrite to replace them, or write to another folder")
-        return
+        return now
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
         spec = old["chain"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ManifestError(f"{path} is not a readable run manifest ({err}); use --overwrite to start the folder anew") from None
-    now = manifest(chain, save_steps=save_steps)
     if spec != now["chain"]:
         raise ManifestError(f"{out_dir} holds maps of another chain ({_difference(spec, now['chain'])}; see {path}); "
                             "use --overwrite to replace them, or write to another folder")
@@ -88,10 +85,12 @@ def check_manifest(out_dir: Path, chain: Chain, *, save_steps: bool, overwrite: 
         listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
         warnings.warn(f"{out_dir}: maps there were written with other package versions ({listing}); "
                       "existing maps are kept, use --overwrite to rewrite them", stacklevel=2)
+    return now
 
 
-def write_manifest(out_dir: Path, chain: Chain, *, save_steps: bool) -> Path:
+def write_manifest(out_dir: Path, record: dict[str, Any]) -> Path:
+    """Write the manifest `check_manifest` returned beside the maps."""
     path = Path(out_dir) / MANIFEST
     with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(manifest(chain, save_steps=save_steps), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path

@@ -187,8 +187,7 @@ def run_chain_on_files(
     to a caller that writes one folder with several chains (and checks it itself).
     """
     out_dir = Path(out_dir)
-    if manifest:
-        check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite)
+    record = check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite) if manifest else None
     items, failed = collect_inputs(inputs, exclude=[out_dir])
     report = RunReport(failed=failed)
     remove_stale_temporaries(out_dir)
@@ -202,8 +201,8 @@ def run_chain_on_files(
             report.skipped.append(target)
         else:
             todo.append(item)
-    if manifest:
-        write_manifest(out_dir, chain, save_steps=save_steps)
+    if record is not None:
+        write_manifest(out_dir, record)
     with tqdm(total=len(todo), unit="image", disable=not progress) as bar:
         writer = _Writer(chain, out_dir, save_steps, report, bar)
 
