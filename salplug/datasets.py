@@ -194,3 +194,32 @@ class SODDataset:
             names = ", ".join(self.prior_names()) or "none"
             raise DatasetError(f"dataset {self.root}: no prior folder {folder} (priors here: {names})")
         return folder
+
+
+def link_view(data: FolderDataset, stems: Iterable[str], out: Path, priors: dict[str, Path] | None = None) -> Path:
+    """A dataset folder of symbolic links (``OUT/images``, ``OUT/masks``, ``OUT/priors/<name>``) to some stems.
+
+    How a held-out part of a training set is scored with ``salplug eval --dataset OUT``
+    without copying data; a prior folder lacking a stem is an error naming both.
+    """
+    out = Path(out)
+    stems = sorted(stems)
+    missing = [s for s in stems if s not in data.images or (data.masks and s not in data.mask_files)]
+    if missing:
+        raise DatasetError(f"view of {data.root}: expected an image and mask for every stem, got none for {missing[:5]}")
+    planes = {"images": data.images, **({"masks": data.mask_files} if data.masks else {})}
+    for name, folder in (priors or {}).items():
+        files, _ = index_folder(Path(folder))
+        absent = [s for s in stems if s not in files]
+        if absent:
+            raise DatasetError(f"view of {data.root}: expected prior {name!r} in {folder} for every stem, got none for {absent[:5]}")
+        planes[f"priors/{name}"] = files
+    for sub, files in planes.items():
+        target = out / sub
+        target.mkdir(parents=True, exist_ok=True)
+        for stem in stems:
+            link = target / files[stem].name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(files[stem].resolve())
+    return out

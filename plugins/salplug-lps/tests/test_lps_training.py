@@ -1,4 +1,4 @@
-"""The lps trainer: split rule, mask reading, augmentation, and a tiny end-to-end run on synthetic data."""
+"""The lps trainer: held-out rule, mask reading, anchor sources, and tiny end-to-end runs on synthetic data."""
 
 from pathlib import Path
 
@@ -10,7 +10,8 @@ import torch
 import salplug
 from salplug_lps import LPS, LPSTrainer
 from salplug.io import read_mask
-from salplug_lps.train import augment, paired_files
+from salplug.datasets import subset
+from salplug_lps.train import anchor_weights, held_out, training_keys
 
 
 def scene(seed: int, size: int = 64):
@@ -32,6 +33,8 @@ def dataset(tmp_path_factory) -> Path:
         image, mask = scene(i)
         cv2.imwrite(str(root / "images" / f"s{i}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(root / "masks" / f"s{i}.png"), mask)
+        (root / "priors" / "rough").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "priors" / "rough" / f"s{i}.png"), cv2.GaussianBlur(mask, (15, 15), 5))
     return root
 
 
@@ -41,46 +44,55 @@ def test_lps_masks_are_read_with_a_128_threshold(tmp_path):
     assert read_mask(tmp_path / "m.png").tolist() == [[False, False, False, True, True]]
 
 
-def test_lps_training_needs_a_mask_for_every_image(dataset, tmp_path):
-    (tmp_path / "images").mkdir()
-    cv2.imwrite(str(tmp_path / "images" / "lonely.png"), np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(ValueError, match="lonely"):
-        paired_files(tmp_path / "images", dataset / "masks")
+def test_lps_validation_stems_are_never_trained_on():
+    keys = [f"k{i:03d}" for i in range(100)]
+    validation = held_out(keys, 10)
+    train = training_keys(keys, 10, None)
+    assert len(validation) == 10 and validation == keys[::10]
+    assert not set(validation) & set(train) and len(train) == 90
+    assert training_keys(keys, 10, 30) == subset(train, 30)
+    assert held_out(keys, 0) == [] and training_keys(keys, 0, None) == keys
 
 
-def test_lps_augment_keeps_image_and_mask_aligned():
-    g = torch.Generator().manual_seed(0)
-    images = torch.zeros(4, 3, 32, 32)
-    images[:, 0, 8:24, 4:14] = 1  # the mask copied into the red channel
-    masks = images[:, :1].clone()
-    views, labels = augment(images, masks, 0.6, True, g)
-    assert views.shape == images.shape and labels.shape == masks.shape and labels.dtype == torch.bool
-    assert ((views[:, :1] > 0.5) == labels).float().mean() == 1
-    assert not torch.equal(labels, masks > 0.5)  # something moved
-    same, same_labels = augment(images, masks, 1.0, False, g)
-    torch.testing.assert_close(same, images)
-    assert torch.equal(same_labels, masks > 0.5)
+def test_lps_anchor_weights_follow_the_source():
+    torch.manual_seed(0)
+    labels = torch.zeros(64, 1, 16, 16, dtype=torch.bool)
+    labels[:, :, 4:12, 4:12] = True
+    prior = torch.full((64, 1, 16, 16), 0.3)
+    noisy = anchor_weights(labels, None, "mask", 0.05)
+    assert 0.02 < (noisy != labels.float()).float().mean() < 0.08
+    assert torch.equal(anchor_weights(labels, prior, "prior", 0.05), prior)
+    mixed = anchor_weights(labels, prior, "mix", 0.0)
+    from_prior = (mixed == 0.3).flatten(1).all(dim=1)
+    assert 16 < int(from_prior.sum()) < 48
+    assert torch.equal(mixed[~from_prior], labels[~from_prior].float())
+
+
+def test_lps_trainer_needs_priors_for_prior_anchors(tmp_path):
+    with pytest.raises(Exception, match="priors"):
+        LPSTrainer(out=str(tmp_path / "x.pt"), anchors="mix")
 
 
 def test_lps_trainer_config_conformance(tmp_path):
     salplug.testing.check_component(LPSTrainer, {"out": str(tmp_path / "x.pt")})
     cfg = LPSTrainer().config
-    assert (cfg.lr, cfg.label_flip, cfg.backbone_lr_mult, cfg.backbone) == (1e-3, 0.05, 0.1, "mobilenetv2_100")
+    assert (cfg.lr, cfg.label_flip, cfg.backbone_lr_mult, cfg.backbone, cfg.anchors) == (1e-3, 0.05, 0.1, "mobilenetv2_100", "mask")
 
 
 def test_lps_trainer_runs_end_to_end_on_tiny_data(dataset, tmp_path):
-    out = tmp_path / "lps-even.pt"
+    out = tmp_path / "lps-tiny.pt"
     trainer = salplug.build(
-        "trainer", "lps", images=str(dataset / "images"), masks=str(dataset / "masks"), split="even",
-        out=str(out), backbone_weights=None, size=64, channels=8, dim=8, region="fc", epochs=2, batch_size=2,
+        "trainer", "lps", data=str(dataset), hold_out=2, out=str(out), backbone_weights=None, size=64, channels=8,
+        dim=8, region="fc", epochs=2, batch_size=2, workers=0,
     )
     before = LPS(checkpoint=None, backbone_weights=None, size=64, channels=8, dim=8, region="fc")
     assert trainer.run() == out
     refiner = LPS(checkpoint=str(out), backbone_weights=None)
     card = refiner.card
     assert refiner.arch["region"] == "fc" and refiner.arch["dim"] == 8
-    assert card["data"]["split"] == "even" and card["data"]["count"] == 3 and card["data"]["first"] == ["s0", "s2", "s4"]
-    assert "split=even" in card["command"] and card["command"].startswith("salplug train lps")
+    assert card["data"]["count"] == 3 and card["data"]["held_out"] == 2 and card["data"]["held_out_first"] == ["s0", "s2"]
+    assert card["data"]["first"] == ["s1", "s3", "s4"] and card["data"]["anchors"] == "mask"
+    assert "hold_out=2" in card["command"] and card["command"].startswith("salplug train lps")
     history = card["training"]["loss_history"]
     assert card["training"]["epochs_done"] == 2 and len(history) == 2 and all(np.isfinite(history))
     initial = before.state_dict()
@@ -95,8 +107,8 @@ def test_lps_trainer_runs_end_to_end_on_tiny_data(dataset, tmp_path):
 def test_lps_trainer_can_freeze_the_backbone(dataset, tmp_path):
     out = tmp_path / "frozen.pt"
     salplug.build(
-        "trainer", "lps", images=str(dataset / "images"), masks=str(dataset / "masks"), split="odd", out=str(out),
-        backbone_weights=None, size=64, channels=8, dim=8, epochs=1, batch_size=2, freeze_backbone=True,
+        "trainer", "lps", data=str(dataset), hold_out=0, out=str(out), backbone_weights=None, size=64, channels=8,
+        dim=8, epochs=1, batch_size=2, workers=0, freeze_backbone=True,
     ).run()
     before = LPS(checkpoint=None, backbone_weights=None, size=64, channels=8, dim=8)
     after = LPS(checkpoint=str(out), backbone_weights=None)
@@ -104,3 +116,13 @@ def test_lps_trainer_can_freeze_the_backbone(dataset, tmp_path):
         if key.startswith("net.backbone.") and value.is_floating_point():
             torch.testing.assert_close(after.state_dict()[key], value.half().float(), msg=key)
     assert "frozen" in after.card["stored"]
+
+
+def test_lps_trainer_takes_anchors_from_prior_maps(dataset, tmp_path):
+    out = tmp_path / "mix.pt"
+    salplug.build(
+        "trainer", "lps", data=str(dataset), priors=str(dataset / "priors" / "rough"), anchors="mix", hold_out=1,
+        out=str(out), backbone_weights=None, size=64, channels=8, dim=8, epochs=1, batch_size=2, workers=0,
+    ).run()
+    card = LPS(checkpoint=str(out), backbone_weights=None).card
+    assert card["data"]["anchors"] == "mix" and card["data"]["priors"].endswith("rough") and card["data"]["count"] == 4

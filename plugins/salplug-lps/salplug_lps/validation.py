@@ -1,0 +1,36 @@
+"""The trainer's held-out images as a dataset folder of links, for ``salplug eval`` (duts-side validation).
+
+    python -m salplug_lps.validation --data ../shared/data/duts-tr --hold-out 300 \
+        --priors oof=runs/baseline/duts-tr-oof -o runs/lps/duts-val
+
+The stems are `salplug_lps.train.held_out`'s, the ones `salplug train lps` never trains
+on with the same `hold_out`, so choices made on this folder never look at sod-dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from salplug.datasets import FolderDataset, link_view
+
+from .train import held_out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m salplug_lps.validation", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="training dataset folder (images/, masks/)")
+    parser.add_argument("--hold-out", type=int, default=300, help="the trainer's hold_out (default 300)")
+    parser.add_argument("--priors", nargs="*", default=[], metavar="NAME=FOLDER", help="prior maps to link as priors/NAME")
+    parser.add_argument("-o", "--out", required=True, help="folder to write the links to")
+    args = parser.parse_args(argv)
+    priors = dict(item.split("=", 1) for item in args.priors)
+    data = FolderDataset(Path(args.data), masks=True)
+    stems = held_out(data.keys, args.hold_out)
+    link_view(data, stems, Path(args.out), {name: Path(folder) for name, folder in priors.items()})
+    print(f"linked {len(stems)} held-out images of {args.data} into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
