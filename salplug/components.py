@@ -185,6 +185,17 @@ class Metric(Component):
         """Dataset-averaged threshold curves (e.g. ``precision``, ``recall``) for plots; none by default."""
         return {}
 
+    def merge(self, other: Metric) -> None:
+        """Add the state `other` accumulated (same class and config) to this one.
+
+        How scoring spreads over processes (`salplug eval --engine ray`): each worker
+        updates its own copy, and the merged copy computes what one process seeing every
+        image would. A metric that cannot merge says so here.
+        """
+        raise NotImplementedError(
+            f"metric {self.name!r}: expected a merge() of partial states for distributed scoring, got none"
+        )
+
 
 INPUT_MARK = "salplug_input"
 """Key of a config field's JSON-schema extra that marks it as a training input (see `input_field`)."""

@@ -1,8 +1,9 @@
 """The SOD metrics every table reports, as metric components equal to PySODMetrics 1.6.2.
 
-Each component scores a batch with `salplug.sodmetrics` and keeps the per-image results,
-so `compute` can aggregate exactly as the reference does: per-image scores are averaged;
+Each component scores a batch with `salplug.sodmetrics` and keeps sums of the per-image
+results, so `compute` aggregates as the reference does: per-image scores are averaged;
 curves are averaged over images first, and their mean and max taken of that average.
+States of several workers `merge` by adding their sums.
 `update` takes maps already in [0, 1] (any float dtype; the maths is float64) and bool
 masks; scoring 8-bit files the reference way means `sodmetrics.prepare_uint8` first.
 """
@@ -25,10 +26,12 @@ Scores = dict[str, Tensor]
 
 
 class _PerImageMetric(Metric):
-    """Accumulates per-image scores (and curves) between resets.
+    """Accumulates sums of per-image scores (and curves) between resets.
 
     Subclasses list their `keys` and implement `measure`; a key in `from_curves` is the
-    mean or the max of a dataset-averaged curve instead of a mean over images.
+    mean or the max of a dataset-averaged curve instead of a mean over images. The state
+    is float64 sums and an image count, so memory does not grow with the dataset and two
+    states merge by addition.
     """
 
     keys: ClassVar[tuple[str, ...]] = ()
@@ -36,8 +39,9 @@ class _PerImageMetric(Metric):
 
     def __init__(self, config=None, **options):
         super().__init__(config, **options)
-        self._scores: dict[str, list[Tensor]] = {}
-        self._curves: dict[str, list[Tensor]] = {}
+        self._count = 0
+        self._sums: dict[str, Tensor] = {}
+        self._curve_sums: dict[str, Tensor] = {}
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
         """Per-image scores (``B``) and curves (``B×256``) of a float64 batch."""
@@ -48,16 +52,29 @@ class _PerImageMetric(Metric):
         check_mask(mask, like=saliency)
         with torch.no_grad():
             scores, curves = self.measure(saliency.detach().to(torch.float64), mask)
-        for store, new in ((self._scores, scores), (self._curves, curves)):
-            for key, value in new.items():
-                store.setdefault(key, []).append(value.cpu())
+        self._add(
+            saliency.shape[0],
+            {k: v.detach().cpu().to(torch.float64).sum(dim=0) for k, v in scores.items()},
+            {k: v.detach().cpu().to(torch.float64).sum(dim=0) for k, v in curves.items()},
+        )
         return scores
 
+    def _add(self, count: int, sums: Scores, curve_sums: Scores) -> None:
+        self._count += count
+        for store, new in ((self._sums, sums), (self._curve_sums, curve_sums)):
+            for key, value in new.items():
+                store[key] = store[key] + value if key in store else value.clone()
+
+    def merge(self, other: Metric) -> None:
+        if type(other) is not type(self) or other.config != self.config:
+            raise TypeError(f"metric {self.name!r}: expected a state of the same metric and config, got {other!r}")
+        self._add(other._count, other._sums, other._curve_sums)
+
     def _averaged_curves(self) -> Scores:
-        return {key: torch.cat(parts).mean(dim=0) for key, parts in self._curves.items()}
+        return {key: total / self._count for key, total in self._curve_sums.items()}
 
     def compute(self) -> dict[str, float]:
-        if not self._scores:
+        if not self._count:
             return {key: math.nan for key in self.keys}
         curves = self._averaged_curves()
         result = {}
@@ -66,12 +83,13 @@ class _PerImageMetric(Metric):
                 curve, reduce = self.from_curves[key]
                 result[key] = float(reduce(curves[curve]))
             else:
-                result[key] = float(torch.cat(self._scores[key]).mean())
+                result[key] = float(self._sums[key] / self._count)
         return result
 
     def reset(self) -> None:
-        self._scores.clear()
-        self._curves.clear()
+        self._count = 0
+        self._sums.clear()
+        self._curve_sums.clear()
 
 
 class _CurveMetric(_PerImageMetric):
@@ -84,7 +102,7 @@ class _CurveMetric(_PerImageMetric):
 
         NaN-filled before any update.
         """
-        if not self._curves:
+        if not self._count:
             return {key: torch.full((sodmetrics.LEVELS,), math.nan, dtype=torch.float64) for key in self.curve_keys}
         return self._averaged_curves()
 
