@@ -69,6 +69,13 @@ class Scorer:
             metric.update(pred, gt)
         self.result.count += maps.shape[0]
 
+    def merge(self, other: Scorer) -> None:
+        """Add another worker's scorer of the same metrics (its images and failures) to this one."""
+        for mine, theirs in zip(self.metrics, other.metrics, strict=True):
+            mine.merge(theirs)
+        self.result.count += other.result.count
+        self.result.failed.update(other.result.failed)
+
     def finish(self) -> MethodScores:
         scores: dict[str, float] = {}
         for metric in self.metrics:
@@ -79,7 +86,7 @@ class Scorer:
         return self.result
 
 
-def _stack_uint8(arrays: list[np.ndarray]) -> Tensor:
+def stack_uint8(arrays: list[np.ndarray]) -> Tensor:
     return torch.from_numpy(np.stack(arrays))[:, None]
 
 
@@ -88,6 +95,17 @@ def _sized(mask: np.ndarray, other: np.ndarray, path: Path) -> None:
         raise ImageReadError(
             path, f"size {other.shape[1]}×{other.shape[0]} differs from its mask's {mask.shape[1]}×{mask.shape[0]}"
         )
+
+
+def load_map_pair(dataset: SODDataset, key: str, maps: dict[str, Path], folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(map, mask)`` of one dataset image as uint8; a missing or unreadable map is an `ImageReadError`."""
+    path = maps.get(key)
+    if path is None:
+        raise ImageReadError(folder / key, MISSING_MAP)
+    mask = read_uint8(dataset.masks[key])
+    prediction = read_uint8(path)
+    _sized(mask, prediction, path)
+    return prediction, mask
 
 
 def score_folder(
@@ -107,25 +125,18 @@ def score_folder(
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for key in tqdm(dataset.keys, desc=name, unit="image", disable=not progress):
-            path = maps.get(key)
-            if path is None:
-                scorer.result.failed[str(folder / key)] = MISSING_MAP
-                continue
             try:
-                mask = read_uint8(dataset.masks[key])
-                prediction = read_uint8(path)
-                _sized(mask, prediction, path)
+                yield load_map_pair(dataset, key, maps, folder)
             except ImageReadError as err:
                 scorer.result.failed[err.path] = err.reason
-                continue
-            yield prediction, mask
 
     for batch in size_batches(pairs(), lambda pair: pair[1].shape, batch_size):
-        scorer.add(_stack_uint8([p for p, _ in batch]), _stack_uint8([m for _, m in batch]))
+        scorer.add(stack_uint8([p for p, _ in batch]), stack_uint8([m for _, m in batch]))
     return scorer.finish()
 
 
-def _load(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, prior_folder: Path | None) -> tuple:
+def load_entry(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, prior_folder: Path | None) -> tuple:
+    """``(key, image, prior or None, mask)`` of one dataset image; `ImageReadError` names the file at fault."""
     mask = read_uint8(dataset.masks[key])
     image = read_image(dataset.images[key])
     _sized(mask, image, dataset.images[key])
@@ -137,6 +148,40 @@ def _load(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, pri
     prior = read_uint8(path)
     _sized(mask, prior, path)
     return key, image, prior, mask
+
+
+def refine_and_score(
+    chain: Chain,
+    batch: list[tuple],
+    *,
+    input_name: str,
+    given: bool,
+    after: Scorer,
+    before: Scorer | None = None,
+    save_folder: Path | None = None,
+) -> None:
+    """One batch of `load_entry` entries (one size) through the chain, scored into `after` (and its input into `before`).
+
+    With `given`, the chain starts from the entries' prior maps; otherwise from its own
+    prior step, whose map (`input_name`) is the input. Maps go to `save_folder` as 8-bit PNGs.
+    """
+    keys = [entry[0] for entry in batch]
+    images = image_tensor([entry[1] for entry in batch])
+    prior = stack_uint8([entry[2] for entry in batch]) if given else None
+    with torch.inference_mode():
+        if prior is not None:
+            out, start = chain(images, keys=keys, prior=prior.float() / 255), prior
+        else:
+            steps = chain(images, keys=keys, return_steps=True).steps
+            out, start = list(steps.values())[-1], quantize(steps[input_name])
+    output = quantize(out)
+    masks = stack_uint8([entry[3] for entry in batch])
+    after.add(output, masks)
+    if before is not None:
+        before.add(start, masks)
+    if save_folder is not None:
+        for key, saliency in zip(keys, output):
+            write_map(save_folder / f"{key}.png", saliency.float() / 255)
 
 
 def score_chain(
@@ -170,29 +215,14 @@ def score_chain(
         def loaded():
             for key in tqdm(dataset.keys, desc=output_name, unit="image", disable=not progress):
                 try:
-                    yield _load(dataset, key, prior_maps, prior_folder)
+                    yield load_entry(dataset, key, prior_maps, prior_folder)
                 except ImageReadError as err:
                     failed[err.path] = err.reason
 
         def refine(batch: list[tuple]) -> None:
-            keys = [entry[0] for entry in batch]
-            images = image_tensor([entry[1] for entry in batch])
-            given = _stack_uint8([entry[2] for entry in batch]) if prior_folder else None
-            with torch.inference_mode():
-                if given is not None:
-                    out, start = chain(images, keys=keys, prior=given.float() / 255), given
-                else:
-                    steps = chain(images, keys=keys, return_steps=True).steps
-                    out, start = list(steps.values())[-1], quantize(steps[input_name])
-            output = quantize(out)
-            masks = _stack_uint8([entry[3] for entry in batch])
-            after.add(output, masks)
-            if score_input:
-                before.add(start, masks)
-            if save_maps is not None:
-                folder = Path(save_maps) / (prior_name or name)
-                for key, saliency in zip(keys, output):
-                    write_map(folder / f"{key}.png", saliency.float() / 255)
+            refine_and_score(chain, batch, input_name=input_name, given=prior_folder is not None, after=after,
+                             before=before if score_input else None,
+                             save_folder=Path(save_maps) / (prior_name or name) if save_maps is not None else None)
 
         def failure(entry: tuple, err: Exception) -> None:
             failed[str(dataset.images[entry[0]])] = failure_reason(err)

@@ -167,6 +167,38 @@ def _finished(out_dir: Path, key: str, step_names: Sequence[str]) -> bool:
     return all(path.is_file() for path in maps)
 
 
+@dataclass
+class RunPlan:
+    """What a run has to do, decided before any image is read: the same for every engine."""
+
+    todo: list[InputItem]
+    report: RunReport
+    step_names: list[str]
+
+
+def plan_run(
+    chain: Chain, inputs: Sequence[str | Path], out_dir: Path, *, overwrite: bool, save_steps: bool, manifest: bool
+) -> RunPlan:
+    """Check the manifest, list the inputs and set aside finished maps; writes the manifest for the run."""
+    record = check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite) if manifest else None
+    items, failed = collect_inputs(inputs, exclude=[out_dir])
+    report = RunReport(failed=failed)
+    remove_stale_temporaries(out_dir)
+    step_names = list(chain.steps) if save_steps else []
+    todo = []
+    for item in items:
+        target = out_dir / f"{item.key}.png"
+        if target.resolve() == item.path.resolve():
+            report.failed[str(item.path)] = f"its map {target} would overwrite the image itself"
+        elif not overwrite and _finished(out_dir, item.key, step_names):
+            report.skipped.append(target)
+        else:
+            todo.append(item)
+    if record is not None:
+        write_manifest(out_dir, record)
+    return RunPlan(todo, report, step_names)
+
+
 def run_chain_on_files(
     chain: Chain,
     inputs: Sequence[str | Path],
@@ -187,27 +219,13 @@ def run_chain_on_files(
     to a caller that writes one folder with several chains (and checks it itself).
     """
     out_dir = Path(out_dir)
-    record = check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite) if manifest else None
-    items, failed = collect_inputs(inputs, exclude=[out_dir])
-    report = RunReport(failed=failed)
-    remove_stale_temporaries(out_dir)
-    step_names = list(chain.steps) if save_steps else []
-    todo = []
-    for item in items:
-        target = out_dir / f"{item.key}.png"
-        if target.resolve() == item.path.resolve():
-            report.failed[str(item.path)] = f"its map {target} would overwrite the image itself"
-        elif not overwrite and _finished(out_dir, item.key, step_names):
-            report.skipped.append(target)
-        else:
-            todo.append(item)
-    if record is not None:
-        write_manifest(out_dir, record)
-    with tqdm(total=len(todo), unit="image", disable=not progress) as bar:
+    plan = plan_run(chain, inputs, out_dir, overwrite=overwrite, save_steps=save_steps, manifest=manifest)
+    report = plan.report
+    with tqdm(total=len(plan.todo), unit="image", disable=not progress) as bar:
         writer = _Writer(chain, out_dir, save_steps, report, bar)
 
         def readable():
-            for item in todo:
+            for item in plan.todo:
                 try:
                     yield item, read_image(item.path)
                 except ImageReadError as err:
