@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import FolderDataset
+from .distributed.data_parallel import SINGLE, Group, shard
 from .io import read_image, read_map, read_mask, square
 
 
@@ -24,17 +25,28 @@ def epoch_order(count: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
 
 
-class EpochSampler(Sampler):
-    """Yields ``(epoch, index)`` in `epoch_order`, starting at position `start` (a resumed epoch)."""
+class EpochBatches(Sampler):
+    """This process's part of each batch of one epoch: lists of ``(epoch, index)`` in `epoch_order`.
 
-    def __init__(self, count: int, seed: int, epoch: int, start: int = 0):
-        self.count, self.seed, self.epoch, self.start = count, seed, epoch, start
+    Batches of `batch_size` start at position `start` (a resumed epoch). In one process a
+    part is the whole batch; with data-parallel ranks it is the rank's `shard` of it. A rank
+    whose shard of a short last batch is empty gets the batch's first sample, which the loop
+    counts with weight 0, so every rank takes every step.
+    """
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return ((self.epoch, i) for i in epoch_order(self.count, self.seed, self.epoch)[self.start :])
+    def __init__(self, count: int, seed: int, epoch: int, batch_size: int, start: int = 0, group: Group = SINGLE):
+        self.count, self.seed, self.epoch, self.batch_size, self.start = count, seed, epoch, batch_size, start
+        self.group = group
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        order = epoch_order(self.count, self.seed, self.epoch)[self.start :]
+        for first in range(0, len(order), self.batch_size):
+            batch = order[first : first + self.batch_size]
+            a, b = shard(len(batch), self.group)
+            yield [(self.epoch, i) for i in (batch[a:b] or batch[:1])]
 
     def __len__(self) -> int:
-        return self.count - self.start
+        return -(-(self.count - self.start) // self.batch_size)
 
 
 class TrainingSet(Dataset):

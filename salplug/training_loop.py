@@ -28,7 +28,9 @@ from tqdm import tqdm
 
 from .components import Component, ComponentConfig
 from .errors import CheckpointError
-from .training_data import EpochSampler
+from .distributed import data_parallel
+from .distributed.data_parallel import GradientSum, shard
+from .training_data import EpochBatches
 from .weights import read_payload, write_payload
 
 STATE_FORMAT = "salplug-train-state/1"
@@ -163,9 +165,13 @@ def fit(
 
     `step` does the forward pass, backward pass and optimiser step; `sched` (if any) is
     stepped after each optimiser step. The checkpoint's card gets the run's figures.
+    Under torchrun every rank calls `fit` alike and each step is the global batch's
+    (`salplug.distributed.data_parallel`); rank 0 writes the files.
     """
     cfg, out, card = config, Path(config.out), dict(card)
     states, log_path = state_path(out), out.with_suffix(".log.jsonl")
+    group = data_parallel.current()
+    parallel = group.world > 1
     out.parent.mkdir(parents=True, exist_ok=True)
     cuda = torch.device(cfg.device).type == "cuda"
     if cfg.threads:
@@ -173,9 +179,13 @@ def fit(
     progress = Progress()
     if cfg.resume:
         progress = load_state(states, model, optim, sched)
-        _trim_log(log_path, progress.step)
-    else:
+        if group.leader:
+            _trim_log(log_path, progress.step)
+    elif group.leader:
         log_path.unlink(missing_ok=True)
+    if parallel:
+        data_parallel.same_start(model)
+        gradients = GradientSum(optim)
     count = len(dataset)
     per_epoch = math.ceil(count / cfg.batch_size)
     started, last_save = time.time(), time.time()
@@ -183,63 +193,88 @@ def fit(
 
     def write(reason: str) -> None:
         progress.seconds = round(base_seconds + time.time() - started, 1)
+        if not group.leader:
+            return
         model.eval()
         figures = {"epochs_done": progress.epoch, "steps": progress.step, "train_seconds": progress.seconds,
                    "loss_history": progress.history, "state": reason, "log": log_path.name}
+        if parallel:
+            figures["processes"] = group.world
         model.save_weights(out, {**card, "training": figures})
         save_state(states, model, optim, sched, progress)
         model.train()
 
     def stop_reason(stop: StopRequest) -> str | None:
-        if stop.signal is not None:
-            return f"interrupted by {signal.Signals(stop.signal).name}"
-        if cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60:
+        """Why to stop after this step, if at all; under torchrun every rank gets the same answer."""
+        signum = stop.signal or 0
+        late = group.leader and cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60
+        if parallel:
+            signum, late = (int(v) for v in data_parallel.max_over_ranks([signum, late]))
+        if signum:
+            return f"interrupted by {signal.Signals(signum).name}"
+        if late:
             return f"time limit of {cfg.max_minutes:g} minutes"
         return None
 
+    def save_due() -> bool:
+        due = time.time() - last_save > cfg.save_every_minutes * 60
+        return bool(data_parallel.max_over_ranks([due and group.leader])[0]) if parallel else due
+
     model.train()
     bar = tqdm(total=cfg.epochs * per_epoch, initial=progress.step, desc=trainer, unit="step", dynamic_ncols=True,
-               mininterval=1 if sys.stderr.isatty() else 60, file=sys.stderr)
-    with StopRequest().installed() as stop, log_path.open("a") as log_file, bar:
+               mininterval=1 if sys.stderr.isatty() else 60, file=sys.stderr, disable=not group.leader)
+    log_context = log_path.open("a") if group.leader else contextlib.nullcontext()
+    with StopRequest().installed() as stop, log_context as log_file, bar:
         while progress.epoch < cfg.epochs:
-            sampler = EpochSampler(count, cfg.seed, progress.epoch, progress.position)
-            loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                                pin_memory=cuda, persistent_workers=False)
+            batches = EpochBatches(count, cfg.seed, progress.epoch, cfg.batch_size, progress.position, group)
+            loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers, pin_memory=cuda,
+                                persistent_workers=False)
             for batch in loader:
                 batch = {k: v.to(cfg.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
                          for k, v in batch.items()}
+                size = min(cfg.batch_size, count - progress.position)
+                first, stop_at = shard(size, group)
+                if parallel:
+                    gradients.weight = (stop_at - first) / size
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                     loss = step(batch)
+                if parallel:
+                    (loss,) = data_parallel.sum_over_ranks([loss * (stop_at - first) / size])
                 if not math.isfinite(loss):
                     raise RuntimeError(f"{trainer}: loss is {loss} at epoch {progress.epoch + 1}, step {progress.step + 1}")
                 if sched is not None:
                     sched.step()
-                size = len(batch["index"])
                 progress.position += size
                 progress.step += 1
                 progress.epoch_loss += loss * size
-                log_file.write(json.dumps({"step": progress.step, "epoch": progress.epoch + 1, "loss": round(loss, 6),
-                                           "lr": optim.param_groups[0]["lr"],
-                                           "seconds": round(base_seconds + time.time() - started, 1)}) + "\n")
-                log_file.flush()
+                if log_file is not None:
+                    log_file.write(json.dumps({"step": progress.step, "epoch": progress.epoch + 1,
+                                               "loss": round(loss, 6), "lr": optim.param_groups[0]["lr"],
+                                               "seconds": round(base_seconds + time.time() - started, 1)}) + "\n")
+                    log_file.flush()
                 bar.update(1)
                 bar.set_postfix(epoch=progress.epoch + 1, loss=f"{loss:.4f}", refresh=False)
                 reason = stop_reason(stop)
                 if reason is not None:
                     del loader
                     write(reason)
-                    bar.write(f"{trainer}: {reason}; state in {states}, continue with --resume")
+                    if group.leader:
+                        bar.write(f"{trainer}: {reason}; state in {states}, continue with --resume")
                     return LoopResult(out, False, reason, progress)
-                if time.time() - last_save > cfg.save_every_minutes * 60:
+                if save_due():
                     write("running")
                     last_save = time.time()
             progress.history.append(round(progress.epoch_loss / count, 5))
             progress.epoch, progress.position, progress.epoch_loss = progress.epoch + 1, 0, 0.0
-            bar.write(f"{trainer}: epoch {progress.epoch}/{cfg.epochs} loss {progress.history[-1]:.5f} "
-                      f"lr {optim.param_groups[0]['lr']:g} {base_seconds + time.time() - started:.0f}s")
+            if group.leader:
+                bar.write(f"{trainer}: epoch {progress.epoch}/{cfg.epochs} loss {progress.history[-1]:.5f} "
+                          f"lr {optim.param_groups[0]['lr']:g} {base_seconds + time.time() - started:.0f}s")
             if progress.epoch < cfg.epochs:
                 write("running")
                 last_save = time.time()
-    card["loss_curve"] = plot_loss(log_path, out.with_suffix(".loss.png"), f"{trainer}: {out.name}").name
+    if group.leader:
+        card["loss_curve"] = plot_loss(log_path, out.with_suffix(".loss.png"), f"{trainer}: {out.name}").name
     write("finished")
+    if parallel:
+        gradients.remove()
     return LoopResult(out, True, "finished", progress)
