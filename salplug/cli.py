@@ -15,11 +15,13 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -29,6 +31,7 @@ from . import __version__
 from .chain import Chain
 from .components import KINDS
 from .datasets import HALVES, SODDataset
+from .distributed import data_parallel
 from .errors import SalplugError
 from .evaluation import MISSING, score_chain, score_folder
 from .factory import get_component
@@ -146,7 +149,32 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
     parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_engine(parser)
     _add_chain_settings(parser)
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    """`--engine ray` and its options, shared by `run` and `eval`."""
+    group = parser.add_argument_group("distributed (needs pip install 'salplug[ray]')")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this process (default); ray: a Ray cluster's workers")
+    group.add_argument("--address", metavar="ADDR",
+                       help="Ray cluster to join: auto or HOST:PORT (default: start a local one)")
+    group.add_argument("--workers", type=_positive, default=1, metavar="N", help="Ray actors, each with its own chain (default 1)")
+    group.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                       help="GPUs per Ray actor; the chain runs on cuda when > 0 (default 0)")
+
+
+def _ray_options(args: argparse.Namespace) -> dict:
+    if args.engine != "ray":
+        for flag, value, default in (("--address", args.address, None), ("--workers", args.workers, 1),
+                                     ("--gpus-per-worker", args.gpus_per_worker, 0.0)):
+            if value != default:
+                raise CommandError(f"{flag}: only used with --engine ray, got --engine {args.engine}")
+        return {}
+    if args.gpus_per_worker < 0:
+        raise CommandError(f"--gpus-per-worker: expected 0 or more, got {args.gpus_per_worker}")
+    return {"address": args.address, "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
 
 
 def _add_settings(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
@@ -189,16 +217,28 @@ def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chai
 
 
 def _run(args: argparse.Namespace) -> int:
-    chain = _chain_on_device(args.chain, args.device, args.settings)
-    report = run_chain_on_files(
-        chain,
-        args.inputs,
-        args.output,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        save_steps=args.save_steps,
-        progress=not args.no_progress,
-    )
+    ray_options = _ray_options(args)
+    if ray_options:
+        from .distributed.ray_run import run_chain_on_files_ray
+
+        if args.device:
+            raise CommandError("--device: not used with --engine ray (each worker uses cuda when --gpus-per-worker > 0)")
+        spec = with_settings(load_spec(args.chain), parse_settings(args.settings, "STEP.FIELD=VALUE"))
+        report = run_chain_on_files_ray(
+            Chain.from_spec(spec), args.inputs, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
+            save_steps=args.save_steps, progress=not args.no_progress, **ray_options,
+        )
+    else:
+        chain = _chain_on_device(args.chain, args.device, args.settings)
+        report = run_chain_on_files(
+            chain,
+            args.inputs,
+            args.output,
+            batch_size=args.batch_size,
+            overwrite=args.overwrite,
+            save_steps=args.save_steps,
+            progress=not args.no_progress,
+        )
     print(f"{report.summary()} -> {args.output}")
     for path, reason in report.failed.items():
         print(f"failed: {path}: {reason}", file=sys.stderr)
@@ -227,6 +267,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show", action="store_true", help="print the trainer's fields and defaults, train nothing")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from the state file beside its `out` (same as --set resume=true)")
+    parser.add_argument("--nproc", type=_positive, default=1, metavar="N",
+                        help="data-parallel processes on this machine, launched with torchrun (default 1); "
+                        "the global batch stays batch_size; for several machines run torchrun yourself (README)")
 
 
 def _fields(cls: type) -> str:
@@ -269,14 +312,42 @@ def _train(args: argparse.Namespace) -> int:
         print(_fields(cls))
         return EXIT_OK
     options = _train_options(args)
-    if args.resume and "resume" not in cls.Config.model_fields:
-        raise CommandError(f"train {args.name}: --resume needs a trainer that runs on salplug.training_loop, "
-                           f"this one has no 'resume' field")
+    on_loop = "resume" in cls.Config.model_fields
+    for flag, used in (("--resume", args.resume), ("--nproc", args.nproc > 1 or data_parallel.launched_by_torchrun())):
+        if used and not on_loop:
+            raise CommandError(f"train {args.name}: {flag} needs a trainer that runs on salplug.training_loop, "
+                               f"this one has no 'resume' field")
     trainer = cls(cls.make_config(options))
     trainer.check_inputs()
-    print(f"training {args.name}: {trainer.command()}", flush=True)
-    print(f"wrote {trainer.run()}")
+    if args.nproc > 1 and not data_parallel.launched_by_torchrun():
+        return _torchrun(args)
+    group = data_parallel.start(trainer.config.device) if data_parallel.launched_by_torchrun() else data_parallel.SINGLE
+    if group.leader:
+        print(f"training {args.name}: {trainer.command()}", flush=True)
+    try:
+        checkpoint = trainer.run()
+    finally:
+        data_parallel.finish()
+    if group.leader:
+        print(f"wrote {checkpoint}")
     return EXIT_OK
+
+
+def _torchrun(args: argparse.Namespace) -> int:
+    """The same `salplug train` command in `--nproc` processes on this machine, started by torchrun."""
+    argv, skip = [], False
+    for word in args.argv:
+        if skip or word.startswith("--nproc="):
+            skip = False
+            continue
+        if word == "--nproc":
+            skip = True
+            continue
+        argv.append(word)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+               "-m", "salplug", *argv]
+    print(f"salplug: launching {args.nproc} processes: {shlex.join(command)}", flush=True)
+    return subprocess.run(command, check=False).returncode
 
 
 def _add_eval(parser: argparse.ArgumentParser) -> None:
@@ -308,6 +379,7 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every image without a map, not just the count")
+    _add_engine(parser)
     _add_chain_settings(parser)
 
 
@@ -343,11 +415,23 @@ def _eval(args: argparse.Namespace) -> int:
     folders = [_maps_argument(text) for text in args.maps]
     for metric in metrics or []:
         get_component("metric", metric)
-    chain = _chain_on_device(args.chain, args.device, args.settings) if args.chain else None
+    ray_options = _ray_options(args)
+    if ray_options and args.device:
+        raise CommandError("--device: not used with --engine ray (each worker uses cuda when --gpus-per-worker > 0)")
+    chain = _chain_on_device(args.chain, "cpu" if ray_options else args.device, args.settings) if args.chain else None
     progress = not args.no_progress
-    results = [score_folder(dataset, folder, name, metrics=metrics, progress=progress) for name, folder in folders]
+    if ray_options:
+        from .distributed.ray_eval import score_chain_ray, score_folder_ray
+
+        folder_options = {k: v for k, v in ray_options.items() if k != "gpus_per_worker"}
+        score_maps = partial(score_folder_ray, **folder_options)
+        score_run = partial(score_chain_ray, **ray_options)
+    else:
+        score_maps = partial(score_folder, progress=progress)
+        score_run = partial(score_chain, progress=progress)
+    results = [score_maps(dataset, folder, name, metrics=metrics) for name, folder in folders]
     if chain is not None:
-        results += score_chain(
+        results += score_run(
             dataset,
             chain,
             args.name or Path(args.chain).stem,
@@ -356,12 +440,9 @@ def _eval(args: argparse.Namespace) -> int:
             metrics=metrics,
             batch_size=args.batch_size,
             save_maps=args.save_maps,
-            progress=progress,
         )
     else:
-        results += [
-            score_folder(dataset, dataset.prior_folder(p), p, metrics=metrics, progress=progress) for p in priors
-        ]
+        results += [score_maps(dataset, dataset.prior_folder(p), p, metrics=metrics) for p in priors]
     print(format_table(results))
     failed = {**dataset.problems, **{k: v for r in results for k, v in r.failed.items()}}
     for path, reason in dataset.problems.items():

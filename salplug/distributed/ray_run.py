@@ -1,0 +1,130 @@
+"""`salplug run --engine ray`: the local runner's job and guarantees on a Ray cluster.
+
+The driver decides what to do exactly as the local runner does (`salplug.runner.plan_run`:
+manifest, inputs, finished maps skipped). Ray Data then reads and decodes the photos in
+CPU tasks and hands batches to a pool of actors; each actor builds the chain once (on its
+GPU when it has one) and writes maps atomically with the local runner's writer, so the
+bytes are the same. Ray restarts an actor that dies and retries its batch; a map already
+written in this run is not written again, and the driver counts every image once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..batching import size_batches
+from ..chain import Chain
+from ..errors import ImageReadError
+from ..io import read_image
+from ..runner import InputItem, RunReport, _Writer, plan_run
+from ..spec import ChainSpec
+from .ray_setup import connect, quiet_data_context, require_ray
+
+def read_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Decode one photo in a Ray CPU task; a photo that cannot be read carries its reason instead."""
+    try:
+        image, error = read_image(row["path"]), ""
+    except ImageReadError as err:
+        image, error = np.zeros((0, 0, 3), np.float32), err.reason
+    return {**row, "image": image, "error": error}
+
+
+class ChainWorker:
+    """A Ray actor: the chain built once, then batches refined and their maps written."""
+
+    def __init__(self, spec: dict[str, Any], device: str, out_dir: str, save_steps: bool, started: float):
+        self.chain = Chain.from_spec(spec).to(device)
+        self.out_dir, self.save_steps, self.started = Path(out_dir), save_steps, started
+        self.step_names = list(self.chain.steps) if save_steps else []
+
+    def written_this_run(self, key: str) -> bool:
+        """True when an earlier attempt at this batch (a worker that died) already wrote this map."""
+        maps = [self.out_dir / f"{key}.png", *(self.out_dir / "steps" / n / f"{key}.png" for n in self.step_names)]
+        try:
+            return all(path.stat().st_mtime >= self.started for path in maps)
+        except OSError:
+            return False
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
+        """Refine and write a batch; one row back per photo, its reason empty when its map was written."""
+        report = RunReport()
+        entries = []
+        for path, key, image, error in zip(batch["path"], batch["key"], batch["image"], batch["error"]):
+            item = InputItem(Path(str(path)), str(key))
+            if error:
+                report.failed[str(item.path)] = str(error)
+            elif not self.written_this_run(item.key):
+                entries.append((item, np.asarray(image, dtype=np.float32)))
+        with tqdm(disable=True) as bar:
+            writer = _Writer(self.chain, self.out_dir, self.save_steps, report, bar)
+            for group in size_batches(entries, lambda entry: entry[1].shape, max(len(entries), 1)):
+                writer.run(group)
+        paths = [str(Path(str(path))) for path in batch["path"]]
+        return {"path": paths, "key": [str(k) for k in batch["key"]], "reason": [report.failed.get(p, "") for p in paths]}
+
+
+def run_chain_on_files_ray(
+    chain: Chain | ChainSpec | Mapping[str, Any] | str | Path,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    address: str | None = None,
+    workers: int = 1,
+    gpus_per_worker: float = 0.0,
+    batch_size: int = 8,
+    overwrite: bool = False,
+    save_steps: bool = False,
+    progress: bool = True,
+) -> RunReport:
+    """`salplug.runner.run_chain_on_files` on Ray: same maps, same report, same manifest.
+
+    `chain` is a `Chain` or a spec (only its spec travels: each actor builds its own copy,
+    on ``cuda`` when `gpus_per_worker` > 0). `address` is Ray's (``auto``, ``HOST:PORT``);
+    None joins the cluster this process already started, or starts a local one. `out_dir`
+    must be a path every worker can write to (a local disk on one machine, shared storage
+    on a cluster).
+    """
+    ray = require_ray()
+    chain = chain if isinstance(chain, Chain) else Chain.from_spec(chain)
+    out_dir = Path(out_dir)
+    plan = plan_run(chain, inputs, out_dir, overwrite=overwrite, save_steps=save_steps, manifest=True)
+    report = plan.report
+    if not plan.todo:
+        return report
+    connect(address)
+    quiet_data_context()
+    started = time.time() - 1.0  # file times may be rounded down to the second
+    spec = chain.to_spec().model_dump(mode="json")
+    rows = ray.data.from_items([{"path": str(item.path), "key": item.key} for item in plan.todo])
+    results = rows.map(read_row).map_batches(
+        ChainWorker,
+        fn_constructor_kwargs={
+            "spec": spec, "device": "cuda" if gpus_per_worker > 0 else "cpu",
+            "out_dir": str(out_dir.resolve()), "save_steps": save_steps, "started": started,
+        },
+        batch_size=batch_size,
+        concurrency=workers,
+        num_gpus=gpus_per_worker or None,
+        batch_format="numpy",
+    )
+    seen: set[str] = set()
+    with tqdm(total=len(plan.todo), unit="image", disable=not progress) as bar:
+        try:
+            for row in results.iter_rows():
+                if row["path"] in seen:
+                    continue
+                seen.add(row["path"])
+                if row["reason"]:
+                    report.failed[row["path"]] = row["reason"]
+                else:
+                    report.written.append(out_dir / f"{row['key']}.png")
+                bar.update(1)
+        except KeyboardInterrupt:
+            report.interrupted = True
+    return report
