@@ -69,11 +69,16 @@ def running_mean(y: Tensor, z: Tensor, t: int) -> Tensor:
     return (t / (t + 1)) * y + z / (t + 1)
 
 
-def iterate(step: Callable[[Tensor], Tensor], prior: Tensor, iterations: int) -> Tensor:
-    """Y(T) from Y(0) = prior and Z(t) = step(Y(t)); T = 1 gives Z(0), larger T the mean of Z(0..T−1)."""
+def iterate(step: Callable[[Tensor], Tensor], prior: Tensor, iterations: int, average: bool = True) -> Tensor:
+    """Y(T) from Y(0) = prior and Z(t) = step(Y(t)); T = 1 gives Z(0).
+
+    `average` (the paper): Y(t+1) is the running mean of Z(0..t). Otherwise Y(t+1) = Z(t):
+    each round takes its anchors from the previous round's map alone, and the last map is returned.
+    """
     if iterations < 1:
         raise ValueError(f"expected iterations >= 1, got {iterations}")
     y = prior
     for t in range(iterations):
-        y = running_mean(y, step(y), t)
+        z = step(y)
+        y = running_mean(y, z, t) if average else z
     return y

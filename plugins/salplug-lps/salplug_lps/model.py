@@ -108,7 +108,7 @@ class LPSNet(nn.Module):
         grid = resize(weights, tuple(pixel.shape[-2:]))
         return foreground_logit(pixel, self.region.anchors(region, grid))
 
-    def refine(self, image: Tensor, prior: Tensor, iterations: int) -> Tensor:
+    def refine(self, image: Tensor, prior: Tensor, iterations: int, average: bool = True) -> Tensor:
         """Y(T) on the grid: the features once, then T rounds of anchors from Y(t) and the running mean."""
         pixel, region = self.embed(image)
         start = resize(prior, tuple(pixel.shape[-2:])).clamp(0, 1)
@@ -116,4 +116,4 @@ class LPSNet(nn.Module):
         def step(y: Tensor) -> Tensor:
             return torch.sigmoid(foreground_logit(pixel, self.region.anchors(region, y)))
 
-        return iterate(step, start, iterations)
+        return iterate(step, start, iterations, average)

@@ -67,6 +67,9 @@ class LPS(Refiner):
             description="Weights: 'shipped' (salplug_lps/checkpoints/lps-mobilenetv2.pt), a path, or None (untrained).",
         )
         iterations: int = Field(default=1, ge=1, description="Test-time iterations T; 1 returns the first map Z(0).")
+        average: bool = Field(
+            default=True, description="T > 1: return the running mean of the rounds' maps (paper); false: the last "
+            "round's map, each round's anchors from the map before it.")
         backbone: Literal[BACKBONES] | None = Field(
             default=None, description="Backbone (None: the checkpoint's, else mobilenetv2_100; the paper's is vgg16)."
         )
@@ -108,6 +111,6 @@ class LPS(Refiner):
         height, width = image.shape[-2:]
         small = resize(image, self.arch["size"]).clamp(0, 1)
         prior = resize(saliency.float(), self.arch["size"]).clamp(0, 1)
-        out = self.net.refine(small, prior, self.config.iterations)
+        out = self.net.refine(small, prior, self.config.iterations, self.config.average)
         out = resize(out, (height, width))
         return torch.nan_to_num(out.float(), nan=0.5).clamp(0, 1)

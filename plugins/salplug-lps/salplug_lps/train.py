@@ -51,6 +51,12 @@ def anchor_weights(labels: torch.Tensor, prior: torch.Tensor | None, source: str
     return torch.where(use_prior, prior, noisy)
 
 
+def anchor_loss(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood of the clean mask: BCE of the foreground logits, upsampled to the mask's size."""
+    logits = resize(net(images, weights), tuple(labels.shape[-2:]))
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+
+
 class LPSTrainer(salplug.Trainer):
     """LPS training on a dataset with masks (DUTS-TR): Adam at lr 1e-3, 5 % label flips, crops and mirrors (paper)."""
 
@@ -115,8 +121,7 @@ class LPSTrainer(salplug.Trainer):
         def step(batch) -> float:
             labels = batch["mask"] > 0.5
             weights = anchor_weights(labels, batch.get("prior"), cfg.anchors, cfg.label_flip)
-            logits = resize(net(batch["image"], weights), tuple(labels.shape[-2:]))
-            loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            loss = anchor_loss(net, batch["image"], labels, weights)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()

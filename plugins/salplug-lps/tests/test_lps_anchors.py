@@ -117,3 +117,14 @@ def test_lps_iterate_t1_is_z0_and_t3_is_the_mean_of_z():
     torch.testing.assert_close(seen[2], (zs[0] + zs[1]) / 2)
     with pytest.raises(ValueError, match="iterations"):
         iterate(step, prior, 0)
+
+
+def test_lps_iterate_without_averaging_returns_the_last_round():
+    prior = torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+
+    def step(y):
+        return (y * 0.5 + 0.3) ** 2
+
+    expected = step(step(step(prior)))
+    torch.testing.assert_close(iterate(step, prior, 3, average=False), expected)
+    assert not torch.allclose(iterate(step, prior, 3, average=True), expected)
