@@ -59,5 +59,5 @@ def test_resume_continues_from_the_state_file_or_says_which_is_missing(tmp_path,
     out = tmp_path / "run" / "b.pt"
     assert main(["train", "baseline", "--resume", "--set", f"data={data}", "--set", f"out={out}"]) == 2
     assert f"run state {tmp_path / 'run' / 'b.state.pt'} does not exist (resume needs" in capsys.readouterr().err
-    assert main(["train", "lps", "--resume"]) == 2
+    assert main(["train", "ldps", "--resume"]) == 2  # ldps still runs its own loop
     assert "--resume needs a trainer that runs on salplug.training_loop" in capsys.readouterr().err

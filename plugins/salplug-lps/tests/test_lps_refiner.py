@@ -96,8 +96,10 @@ def test_lps_shipped_checkpoint_is_small_documented_and_loads():
     path = shipped_checkpoint()
     payload = torch.load(path, weights_only=True)
     assert path.stat().st_size < 16 * 2**20
-    assert payload["name"] == "lps" and {"command", "data", "training", "figures"} <= payload["card"].keys()
-    assert payload["card"]["data"]["split"] == "all"
+    card = payload["card"]
+    assert payload["name"] == "lps" and {"command", "data", "training", "loss_curve"} <= card.keys()
+    assert card["data"]["root"].endswith("duts-tr") and card["data"]["anchors"] == "mix"
+    assert card["training"]["state"] == "finished"
     refiner = LPS(backbone_weights=None)
     assert refiner.arch["dim"] == payload["config"]["dim"]
 
@@ -108,7 +110,7 @@ def test_lps_missing_shipped_checkpoint_says_what_to_do(monkeypatch, tmp_path):
         LPS(backbone_weights=None)
 
 
-@pytest.mark.parametrize(("name", "iterations"), [("lps.yaml", 1), ("lps-t3.yaml", 3)])
+@pytest.mark.parametrize(("name", "iterations"), [("lps.yaml", 1), ("lps-t3.yaml", 3), ("lps-t3-last.yaml", 3)])
 def test_lps_chain_specs_name_one_lps_step(name, iterations):
     spec = salplug.load_spec(Path(__file__).parents[1] / "chains" / name)
     refiners = [step for step in spec.steps if step.kind == "refiner"]
