@@ -229,6 +229,8 @@ def _run(args: argparse.Namespace) -> int:
             save_steps=args.save_steps, progress=not args.no_progress, **ray_options,
         )
     else:
+        if "://" in args.output:
+            raise CommandError(f"-o {args.output}: a filesystem URI needs --engine ray (the local runner writes local paths)")
         chain = _chain_on_device(args.chain, args.device, args.settings)
         report = run_chain_on_files(
             chain,

@@ -208,15 +208,21 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def write_png(path: str | Path, array: np.ndarray) -> Path:
-    """Atomically write an 8-bit array (gray or RGB) as PNG, creating parent folders."""
-    path = Path(path)
+def encode_png(array: np.ndarray, name: str = "array") -> bytes:
+    """PNG bytes of an 8-bit array (gray or RGB), the bytes `write_png` stores."""
     pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
     ok, encoded = cv2.imencode(".png", pixels)
     if not ok:
-        raise OSError(f"could not encode {path} as PNG")
+        raise OSError(f"could not encode {name} as PNG")
+    return encoded.tobytes()
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    """Atomically write an 8-bit array (gray or RGB) as PNG, creating parent folders."""
+    path = Path(path)
+    data = encode_png(array, str(path))
     with atomic_write(path) as tmp:
-        tmp.write_bytes(encoded.tobytes())
+        tmp.write_bytes(data)
     return path
 
 

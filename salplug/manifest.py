@@ -59,6 +59,34 @@ def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "the chain options differ"
 
 
+def judge_manifest(now: dict[str, Any], old_text: str | None, maps: int, *, where: str, path: str) -> dict[str, Any]:
+    """`now`, after refusing a folder whose manifest (`old_text`, None when absent) names another chain.
+
+    `maps` counts the PNG files already in the folder; `where` and `path` name the folder
+    and its manifest in messages. Shared by local folders and filesystem URIs.
+    """
+    if old_text is None:
+        if maps:
+            raise ManifestError(f"{where} holds {maps} maps but no {MANIFEST}, so which chain wrote them is unknown; "
+                                "use --overwrite to replace them, or write to another folder")
+        return now
+    try:
+        old = json.loads(old_text)
+        spec = old["chain"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ManifestError(f"{path} is not a readable run manifest ({err}); use --overwrite to start the folder anew") from None
+    if spec != now["chain"]:
+        raise ManifestError(f"{where} holds maps of another chain ({_difference(spec, now['chain'])}; see {path}); "
+                            "use --overwrite to replace them, or write to another folder")
+    changed = {k: (old.get("versions", {}).get(k), v) for k, v in now["versions"].items()
+               if old.get("versions", {}).get(k) != v}
+    if changed:
+        listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+        warnings.warn(f"{where}: maps there were written with other package versions ({listing}); "
+                      "existing maps are kept, use --overwrite to rewrite them", stacklevel=3)
+    return now
+
+
 def check_manifest(out_dir: Path, chain: Chain, *, save_steps: bool, overwrite: bool) -> dict[str, Any]:
     """This run's manifest, after refusing a folder written by another chain (unless `overwrite`)."""
     path = Path(out_dir) / MANIFEST
@@ -66,26 +94,12 @@ def check_manifest(out_dir: Path, chain: Chain, *, save_steps: bool, overwrite: 
     if overwrite or not Path(out_dir).is_dir():
         return now
     if not path.is_file():
-        maps = sum(1 for _ in Path(out_dir).rglob("*.png"))
-        if maps:
-            raise ManifestError(f"{out_dir} holds {maps} maps but no {MANIFEST}, so which chain wrote them is unknown; "
-                                "use --overwrite to replace them, or write to another folder")
-        return now
+        return judge_manifest(now, None, sum(1 for _ in Path(out_dir).rglob("*.png")), where=str(out_dir), path=str(path))
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-        spec = old["chain"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        old_text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as err:
         raise ManifestError(f"{path} is not a readable run manifest ({err}); use --overwrite to start the folder anew") from None
-    if spec != now["chain"]:
-        raise ManifestError(f"{out_dir} holds maps of another chain ({_difference(spec, now['chain'])}; see {path}); "
-                            "use --overwrite to replace them, or write to another folder")
-    changed = {k: (old.get("versions", {}).get(k), v) for k, v in now["versions"].items()
-               if old.get("versions", {}).get(k) != v}
-    if changed:
-        listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
-        warnings.warn(f"{out_dir}: maps there were written with other package versions ({listing}); "
-                      "existing maps are kept, use --overwrite to rewrite them", stacklevel=2)
-    return now
+    return judge_manifest(now, old_text, 0, where=str(out_dir), path=str(path))
 
 
 def write_manifest(out_dir: Path, record: dict[str, Any]) -> Path:

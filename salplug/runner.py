@@ -8,7 +8,7 @@ map on disk is complete and an interrupted run resumes by skipping it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +34,9 @@ class InputItem:
 class RunReport:
     """What a directory run did: maps written, maps already present, inputs that failed."""
 
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
+    written: list[Path | str] = field(default_factory=list)
+    """Maps written: paths, or URIs for a run into a pyarrow filesystem."""
+    skipped: list[Path | str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
     """The run was stopped by Ctrl-C: what it wrote is complete, the rest is for a re-run."""
@@ -130,9 +131,11 @@ def collect_inputs(
 class _Writer:
     """Runs batches through the chain and writes their maps, isolating failures per image."""
 
-    def __init__(self, chain: Chain, out_dir: Path, save_steps: bool, report: RunReport, bar: tqdm):
+    def __init__(self, chain: Chain, out_dir: Path, save_steps: bool, report: RunReport, bar: tqdm,
+                 store: Callable[[str, torch.Tensor], Path | str] | None = None):
         self.chain, self.out_dir, self.save_steps = chain, out_dir, save_steps
         self.report, self.bar = report, bar
+        self.store = store or (lambda relative, saliency: write_map(out_dir / relative, saliency))
 
     def fail(self, item: InputItem, reason: str) -> None:
         self.report.failed[str(item.path)] = reason
@@ -158,8 +161,8 @@ class _Writer:
     def _write(self, item: InputItem, saliency: torch.Tensor, steps: dict[str, torch.Tensor]) -> None:
         if self.save_steps:
             for name, step_map in steps.items():
-                write_map(self.out_dir / "steps" / name / f"{item.key}.png", step_map)
-        self.report.written.append(write_map(self.out_dir / f"{item.key}.png", saliency))
+                self.store(f"steps/{name}/{item.key}.png", step_map)
+        self.report.written.append(self.store(f"{item.key}.png", saliency))
 
 
 def _finished(out_dir: Path, key: str, step_names: Sequence[str]) -> bool:

@@ -38,3 +38,10 @@ def test_ray_options_without_engine_ray_are_refused(tmp_path, capsys):
     spec.write_text("version: 1\nsteps:\n  - {kind: prior, component: center}\n")
     assert main(["run", "--chain", str(spec), str(tmp_path), "-o", str(tmp_path / "o"), "--workers", "2"]) == 2
     assert "--workers: only used with --engine ray" in capsys.readouterr().err
+
+
+def test_a_uri_output_needs_engine_ray(tmp_path, capsys):
+    spec = tmp_path / "c.yaml"
+    spec.write_text("version: 1\nsteps:\n  - {kind: prior, component: center}\n")
+    assert main(["run", "--chain", str(spec), str(tmp_path), "-o", "s3://bucket/maps"]) == 2
+    assert "a filesystem URI needs --engine ray" in capsys.readouterr().err

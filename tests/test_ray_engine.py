@@ -19,6 +19,7 @@ import pytest
 from salplug import Chain
 from salplug.datasets import FolderDataset, SODDataset, link_view
 from salplug.evaluation import score_chain, score_folder
+from salplug.manifest import ManifestError
 from salplug.runner import run_chain_on_files
 from tests.shared_data import sod_dev
 
@@ -74,6 +75,24 @@ def test_maps_are_byte_identical_to_the_local_runner_and_bad_images_reported(loc
     assert (tmp_path / "ray" / "salplug-run.json").read_text() == (tmp_path / "local" / "salplug-run.json").read_text()
     again = run_chain_on_files_ray(SPEC, [folder], tmp_path / "ray", progress=False, save_steps=True)
     assert len(again.skipped) == 10 and not again.written
+
+
+def test_a_filesystem_uri_gets_the_same_maps_manifest_and_resume(local_cluster, tmp_path):
+    folder = photos(tmp_path, 5)
+    run_chain_on_files(Chain.from_spec(SPEC), [folder], tmp_path / "local", progress=False, save_steps=True)
+    uri = (tmp_path / "remote").as_uri()
+    report = run_chain_on_files_ray(SPEC, [folder], uri, workers=1, progress=False, save_steps=True)
+    assert sorted(report.written) == sorted(f"{uri}/{p.stem}.png" for p in folder.glob("*") if p.stem != "broken")
+    assert list(report.failed) == [str(folder / "broken.jpg")]
+    same_bytes(tmp_path / "local", tmp_path / "remote")
+    same_bytes(tmp_path / "local" / "steps" / "smooth", tmp_path / "remote" / "steps" / "smooth")
+    assert (tmp_path / "remote" / "salplug-run.json").read_text() == (tmp_path / "local" / "salplug-run.json").read_text()
+    assert not list((tmp_path / "remote").rglob("*.tmp"))
+    again = run_chain_on_files_ray(SPEC, [folder], uri, progress=False, save_steps=True)
+    assert len(again.skipped) == 5 and not again.written
+    other = {**SPEC, "steps": SPEC["steps"][:1]}
+    with pytest.raises(ManifestError, match="another chain"):
+        run_chain_on_files_ray(other, [folder], uri, progress=False)
 
 
 def test_a_killed_job_resumes_and_writes_the_rest(local_cluster, tmp_path):
