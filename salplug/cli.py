@@ -174,6 +174,8 @@ def _ray_options(args: argparse.Namespace) -> dict:
         return {}
     if args.gpus_per_worker < 0:
         raise CommandError(f"--gpus-per-worker: expected 0 or more, got {args.gpus_per_worker}")
+    if args.device:
+        raise CommandError("--device: not used with --engine ray (each worker uses cuda when --gpus-per-worker > 0)")
     return {"address": args.address, "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
 
 
@@ -221,11 +223,8 @@ def _run(args: argparse.Namespace) -> int:
     if ray_options:
         from .distributed.ray_run import run_chain_on_files_ray
 
-        if args.device:
-            raise CommandError("--device: not used with --engine ray (each worker uses cuda when --gpus-per-worker > 0)")
-        spec = with_settings(load_spec(args.chain), parse_settings(args.settings, "STEP.FIELD=VALUE"))
         report = run_chain_on_files_ray(
-            Chain.from_spec(spec), args.inputs, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
+            _chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
             save_steps=args.save_steps, progress=not args.no_progress, **ray_options,
         )
     else:
@@ -418,8 +417,6 @@ def _eval(args: argparse.Namespace) -> int:
     for metric in metrics or []:
         get_component("metric", metric)
     ray_options = _ray_options(args)
-    if ray_options and args.device:
-        raise CommandError("--device: not used with --engine ray (each worker uses cuda when --gpus-per-worker > 0)")
     chain = _chain_on_device(args.chain, "cpu" if ray_options else args.device, args.settings) if args.chain else None
     progress = not args.no_progress
     if ray_options:

@@ -184,6 +184,30 @@ def refine_and_score(
             write_map(save_folder / f"{key}.png", saliency.float() / 255)
 
 
+@dataclass(frozen=True)
+class ChainPass:
+    """One pass of `score_chain` over a dataset: where its starting maps come from and what its rows are called."""
+
+    prior_folder: Path | None
+    prior_maps: dict[str, Path] | None
+    input_name: str
+    output_name: str
+    save_folder: Path | None
+
+    @classmethod
+    def of(cls, dataset: SODDataset, chain: Chain, name: str, prior_name: str | None,
+           save_maps: str | Path | None) -> ChainPass:
+        """The pass starting from prior `prior_name` (None: the chain's own prior step)."""
+        prior_folder = dataset.prior_folder(prior_name) if prior_name else None
+        return cls(
+            prior_folder=prior_folder,
+            prior_maps=index_folder(prior_folder)[0] if prior_folder else None,
+            input_name=prior_name or next(iter(chain.named_steps)),
+            output_name=f"{prior_name} → {name}" if prior_name else name,
+            save_folder=Path(save_maps) / (prior_name or name) if save_maps is not None else None,
+        )
+
+
 def score_chain(
     dataset: SODDataset,
     chain: Chain,
@@ -205,24 +229,20 @@ def score_chain(
     """
     results = []
     for prior_name in priors or [None]:
-        prior_folder = dataset.prior_folder(prior_name) if prior_name else None
-        prior_maps = index_folder(prior_folder)[0] if prior_folder else None
-        input_name = prior_name or next(iter(chain.named_steps))
-        output_name = f"{prior_name} → {name}" if prior_name else name
-        before, after = Scorer(input_name, metrics), Scorer(output_name, metrics)
+        run = ChainPass.of(dataset, chain, name, prior_name, save_maps)
+        before, after = Scorer(run.input_name, metrics), Scorer(run.output_name, metrics)
         failed: dict[str, str] = {}
 
         def loaded():
-            for key in tqdm(dataset.keys, desc=output_name, unit="image", disable=not progress):
+            for key in tqdm(dataset.keys, desc=run.output_name, unit="image", disable=not progress):
                 try:
-                    yield load_entry(dataset, key, prior_maps, prior_folder)
+                    yield load_entry(dataset, key, run.prior_maps, run.prior_folder)
                 except ImageReadError as err:
                     failed[err.path] = err.reason
 
         def refine(batch: list[tuple]) -> None:
-            refine_and_score(chain, batch, input_name=input_name, given=prior_folder is not None, after=after,
-                             before=before if score_input else None,
-                             save_folder=Path(save_maps) / (prior_name or name) if save_maps is not None else None)
+            refine_and_score(chain, batch, input_name=run.input_name, given=run.prior_folder is not None, after=after,
+                             before=before if score_input else None, save_folder=run.save_folder)
 
         def failure(entry: tuple, err: Exception) -> None:
             failed[str(dataset.images[entry[0]])] = failure_reason(err)

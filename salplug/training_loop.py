@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from pydantic import Field
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
@@ -209,7 +210,7 @@ def fit(
         signum = stop.signal or 0
         late = group.leader and cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60
         if parallel:
-            signum, late = (int(v) for v in data_parallel.max_over_ranks([signum, late]))
+            signum, late = (int(v) for v in data_parallel.over_ranks([signum, late], dist.ReduceOp.MAX))
         if signum:
             return f"interrupted by {signal.Signals(signum).name}"
         if late:
@@ -218,7 +219,7 @@ def fit(
 
     def save_due() -> bool:
         due = time.time() - last_save > cfg.save_every_minutes * 60
-        return bool(data_parallel.max_over_ranks([due and group.leader])[0]) if parallel else due
+        return bool(data_parallel.over_ranks([due and group.leader], dist.ReduceOp.MAX)[0]) if parallel else due
 
     model.train()
     bar = tqdm(total=cfg.epochs * per_epoch, initial=progress.step, desc=trainer, unit="step", dynamic_ncols=True,
@@ -239,7 +240,7 @@ def fit(
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                     loss = step(batch)
                 if parallel:
-                    (loss,) = data_parallel.sum_over_ranks([loss * (stop_at - first) / size])
+                    (loss,) = data_parallel.over_ranks([loss * (stop_at - first) / size])
                 if not math.isfinite(loss):
                     raise RuntimeError(f"{trainer}: loss is {loss} at epoch {progress.epoch + 1}, step {progress.step + 1}")
                 if sched is not None:

@@ -75,17 +75,13 @@ def same_start(model: nn.Module) -> None:
         dist.broadcast(tensor.data, src=0)
 
 
-def sum_over_ranks(values: list[float]) -> list[float]:
-    """Element-wise sums of a few numbers over ranks (losses, flags), in float64."""
-    tensor = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(tensor)
-    return tensor.tolist()
+def over_ranks(values: list[float], op: dist.ReduceOp.RedOpType = dist.ReduceOp.SUM) -> list[float]:
+    """A few numbers (losses, flags) reduced element-wise over ranks in float64: summed, or with `op`.
 
-
-def max_over_ranks(values: list[float]) -> list[float]:
-    """Element-wise maxima over ranks: a stop or save flag raised by any rank holds for all."""
+    MAX makes a stop or save flag raised by any rank hold for all.
+    """
     tensor = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    dist.all_reduce(tensor, op=op)
     return tensor.tolist()
 
 

@@ -17,7 +17,7 @@ from ..batching import failure_reason, isolated, size_batches
 from ..chain import Chain
 from ..datasets import SODDataset, index_folder
 from ..errors import ImageReadError
-from ..evaluation import MethodScores, Scorer, load_entry, load_map_pair, refine_and_score, stack_uint8
+from ..evaluation import ChainPass, MethodScores, Scorer, load_entry, load_map_pair, refine_and_score, stack_uint8
 from .ray_setup import connect, quiet_data_context, require_ray
 
 
@@ -157,20 +157,17 @@ def score_chain_ray(
     spec = chain.to_spec().model_dump(mode="json")
     results = []
     for prior_name in priors or [None]:
-        prior_folder = dataset.prior_folder(prior_name) if prior_name else None
-        prior_maps = index_folder(prior_folder)[0] if prior_folder else None
-        input_name = prior_name or next(iter(chain.named_steps))
-        output_name = f"{prior_name} → {name}" if prior_name else name
-        save_folder = str(Path(save_maps).resolve() / (prior_name or name)) if save_maps is not None else None
-        rows = _key_rows(dataset.keys).map(_load_row(dataset, prior_maps, prior_folder)).map_batches(
+        run = ChainPass.of(dataset, chain, name, prior_name, save_maps)
+        rows = _key_rows(dataset.keys).map(_load_row(dataset, run.prior_maps, run.prior_folder)).map_batches(
             _ChainScorer,
             fn_constructor_kwargs={
-                "spec": spec, "device": "cuda" if gpus_per_worker > 0 else "cpu", "names": (input_name, output_name),
-                "metrics": metrics, "input_name": input_name, "given": prior_folder is not None,
-                "save_folder": save_folder,
+                "spec": spec, "device": "cuda" if gpus_per_worker > 0 else "cpu",
+                "names": (run.input_name, run.output_name), "metrics": metrics, "input_name": run.input_name,
+                "given": run.prior_folder is not None,
+                "save_folder": str(run.save_folder.resolve()) if run.save_folder is not None else None,
             },
             batch_size=batch_size, concurrency=workers, num_gpus=gpus_per_worker or None, batch_format="numpy",
         )
-        before, after = _merged(rows.iter_rows(), [input_name, output_name], metrics, {})
+        before, after = _merged(rows.iter_rows(), [run.input_name, run.output_name], metrics, {})
         results += [s.finish() for s in ([before] if score_input else []) + [after]]
     return results
