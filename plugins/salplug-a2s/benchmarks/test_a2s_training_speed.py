@@ -32,7 +32,7 @@ def test_stage1_head_step(benchmark, device, fuse_stride):
         levels = [level.detach() for level in prior.backbone(sample_batch(SIZE, BATCH).to(device))]
     prior.train()
     optim = torch.optim.SGD(prior.head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    generator = torch.Generator(device=device).manual_seed(0)
+    generator = torch.Generator().manual_seed(0)  # the trainer draws its pixel samples on the CPU
 
     loss = measure(benchmark, lambda: stage1_step(prior, optim, levels, cfg, generator), count=BATCH, device=device,
                    label=f"a2s stage-1 head step, batch {BATCH} at {SIZE}, fuse stride {fuse_stride}", rounds=5,

@@ -7,6 +7,7 @@ stage 1 runs on a CPU in minutes. No label of any kind is read.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from pathlib import Path
@@ -18,9 +19,10 @@ import salplug
 from salplug.feature_cache import FeatureCache
 from salplug.training import end_epoch, log
 
+from .common import up
 from .losses import activation_loss
 from .stage1 import A2SStage1
-from .training import TrainingConfig, random_flips, start_run
+from .training import TrainingConfig, Validation, fit_schedule, random_flips, start_run
 
 
 def train_step(
@@ -62,7 +64,8 @@ class A2SStage1Trainer(salplug.Trainer):
         prior = A2SStage1(
             checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
             size=cfg.size, channels=cfg.channels, fuse_stride=cfg.fuse_stride, seed=cfg.seed,
-        )
+        ).to(cfg.device)
+        validation = Validation(cfg)
         cache = FeatureCache(prior.backbone, cfg.cache_dir)
         views = [False, True] if cfg.flip else [False]
         feats: dict[bool, list[torch.Tensor]] = {}
@@ -70,7 +73,7 @@ class A2SStage1Trainer(salplug.Trainer):
         for flipped in views:
             chunks = []
             for s in range(0, len(items), 16):
-                batch = images[s : s + 16].float() / 255
+                batch = images[s : s + 16].to(cfg.device).float() / 255
                 batch = batch.flip(-1) if flipped else batch
                 keys = [k + (":flip" if flipped else "") for k, _ in items[s : s + 16]]
                 chunks.append(cache(batch, keys))
@@ -80,7 +83,16 @@ class A2SStage1Trainer(salplug.Trainer):
 
         head = prior.head
         optim = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=cfg.milestones, gamma=cfg.gamma)
+        epochs, milestones, figures = cfg.epochs, cfg.milestones, {}
+        if cfg.budget_minutes is not None:
+            probe = copy.deepcopy(prior)
+            probe_optim = torch.optim.SGD(probe.head.parameters(), lr=0.0)
+            sample = [level[: cfg.batch_size] for level in feats[False]]
+            epochs, milestones, figures["schedule"] = fit_schedule(
+                lambda: train_step(probe, probe_optim, sample, cfg, generator), math.ceil(len(items) / cfg.batch_size),
+                cfg, cfg.budget_minutes * 60 - (time.time() - start), self.name)
+            del probe, probe_optim
+        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=milestones, gamma=cfg.gamma)
         card = {
             "method": "A2S stage 1 (Zhou et al., TCSVT), salplug-a2s reimplementation",
             "data": [f"{folder}" for folder in cfg.images] + [f"{len(items)} images"],
@@ -91,20 +103,21 @@ class A2SStage1Trainer(salplug.Trainer):
         n, history = len(items), []
         prior.train()
         t0 = time.time()
-        for epoch in range(cfg.epochs):
+        for epoch in range(epochs):
             order = torch.randperm(n, generator=generator)
             total, count = 0.0, 0
             for s in range(0, n, cfg.batch_size):
                 index = order[s : s + cfg.batch_size]
-                flips = random_flips(len(index), cfg.flip, generator)
+                flips = random_flips(len(index), cfg.flip, generator).to(cfg.device)
                 levels = [torch.where(flips.view(-1, 1, 1, 1), fl[index], nf[index])
                           for nf, fl in zip(feats[False], feats[True] if cfg.flip else feats[False])]
                 value = train_step(prior, optim, levels, cfg, generator)
                 if not math.isfinite(value):
                     raise RuntimeError(f"a2s-stage1: epoch {epoch + 1}: loss is {value}")
                 total, count = total + value * len(index), count + len(index)
-            end_epoch(self.name, prior, cfg.out, card, history, epoch=epoch, epochs=cfg.epochs, mean_loss=total / count,
-                      optim=optim, sched=sched, started=t0)
+            figures.update(validation(lambda x: torch.sigmoid(up(prior.activation(x), tuple(x.shape[-2:])))))
+            end_epoch(self.name, prior, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
+                      optim=optim, sched=sched, started=t0, **figures)
         prior.eval()
         log(f"a2s-stage1: done in {time.time() - start:.0f}s")
         return Path(cfg.out)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import time
@@ -26,11 +27,11 @@ from salplug.training import end_epoch, log
 
 from .common import SHIPPED, resolve_checkpoint, up
 from .losses import detector_loss, rectify
-from .pseudo_labels import refine
+from .pseudo_labels import refine_many
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
 from .stage2 import A2S
-from .training import TrainingConfig, random_flips, start_run
+from .training import TrainingConfig, Validation, fit_schedule, random_flips, start_run
 
 
 def load_stage1(checkpoint: str) -> A2SStage1:
@@ -42,24 +43,34 @@ def load_stage1(checkpoint: str) -> A2SStage1:
 
 
 def pseudo_labels(
-    stage1: A2SStage1, images: torch.Tensor, keys: list[str], folder: Path | None, *, gt_prob: float, median_size: int
+    stage1: A2SStage1, images: torch.Tensor, keys: list[str], folder: Path | None, *, gt_prob: float, median_size: int,
+    device: str = "cpu", workers: int = 0,
 ) -> torch.Tensor:
-    """N×1×S×S float labels for uint8 images N×3×S×S; cached as PNGs in `folder`."""
-    out = []
-    for s in range(0, len(keys), 8):
-        batch_keys = keys[s : s + 8]
-        paths = [None if folder is None else folder / (k.replace("/", "__") + ".png") for k in batch_keys]
-        if all(p is not None and p.is_file() for p in paths):
-            out += [torch.from_numpy(read_map(p))[None] for p in paths]
-            continue
-        x = images[s : s + 8].float() / 255
+    """N×1×S×S float labels for uint8 images N×3×S×S; cached as PNGs in `folder`.
+
+    σ(M) runs on `device` in batches; the CRF and median run on the CPU in `workers` processes.
+    """
+    paths = [None if folder is None else folder / (k.replace("/", "__") + ".png") for k in keys]
+    labels = torch.empty(len(keys), 1, *images.shape[-2:], dtype=torch.uint8)
+    todo = []
+    for i, path in enumerate(paths):
+        if path is not None and path.is_file():
+            labels[i, 0] = torch.from_numpy(to_uint8(read_map(path)))
+        else:
+            todo.append(i)
+    if todo:
+        stage1 = stage1.to(device)
+        probs = []
         with torch.no_grad():
-            labels = refine(x, stage1(x), gt_prob=gt_prob, median_size=median_size)
-        for p, label in zip(paths, labels):
-            if p is not None:
-                write_map(p, label)
-            out.append(torch.from_numpy(to_uint8(label).astype(np.float32) / 255)[None])
-    return torch.stack(out)
+            for s in range(0, len(todo), 32):
+                x = images[todo[s : s + 32]].to(device).float() / 255
+                probs.append(stage1(x).float().cpu())
+        made = refine_many(images[todo], torch.cat(probs), gt_prob=gt_prob, median_size=median_size, workers=workers)
+        labels[todo] = made
+        for i, label in zip(todo, made):
+            if paths[i] is not None:
+                write_map(paths[i], label[0].numpy().astype(np.float32) / 255)
+    return labels.float() / 255
 
 
 def train_step(model: A2S, optim: torch.optim.Optimizer, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -90,6 +101,7 @@ class A2STrainer(salplug.Trainer):
         rectify_lambda: float = Field(default=0.4, ge=0, le=1, description="G ← λ·G + (1 − λ)·Y.")
         crf_gt_prob: float = Field(default=0.7, gt=0.5, lt=1, description="DenseCRF's trust in the thresholded stage-1 labels.")
         median_size: int = Field(default=7, ge=3, description="Median filter window applied after the CRF.")
+        crf_workers: int = Field(default=0, ge=0, description="Processes for the pseudo labels' CRF (0: in this process).")
 
     def run(self) -> Path:
         cfg = self.config
@@ -105,20 +117,39 @@ class A2STrainer(salplug.Trainer):
             folder = Path(cfg.labels_dir) / f"{digest}-{cfg.size}-gt{cfg.crf_gt_prob}-m{cfg.median_size}"
             folder.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        labels = pseudo_labels(stage1, images, keys, folder, gt_prob=cfg.crf_gt_prob, median_size=cfg.median_size)
+        labels = pseudo_labels(stage1, images, keys, folder, gt_prob=cfg.crf_gt_prob, median_size=cfg.median_size,
+                               device=cfg.device, workers=cfg.crf_workers)
         label_seconds = round(time.time() - t0, 1)
-        del stage1
         log(f"a2s: pseudo labels ready in {label_seconds:.0f}s ({folder}); mean foreground {float((labels > 0.5).float().mean()):.3f}")
+        validation = Validation(cfg)
+        figures = {"label_seconds": label_seconds}
+        if validation.images is not None:
+            val_labels = pseudo_labels(stage1, validation.images, [f"validation/{i}" for i in range(len(validation.images))],
+                                       None, gt_prob=cfg.crf_gt_prob, median_size=cfg.median_size, device=cfg.device,
+                                       workers=cfg.crf_workers)
+            figures["pseudo_label_validation_mae"] = round(float((val_labels - validation.masks.float()).abs().mean()), 5)
+            log(f"a2s: pseudo labels' validation MAE {figures['pseudo_label_validation_mae']:.4f}")
+        del stage1
 
         model = A2S(checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
-                    size=cfg.size, channels=cfg.channels, seed=cfg.seed)
+                    size=cfg.size, channels=cfg.channels, seed=cfg.seed).to(cfg.device)
+        labels = labels.to(cfg.device)
         groups = [{"params": list(model.decoder.parameters()), "lr": cfg.lr}]
         if cfg.encoder_lr_mult > 0:
             groups.append({"params": list(model.backbone.parameters()), "lr": cfg.lr * cfg.encoder_lr_mult})
         else:
             model.backbone.requires_grad_(False)
         optim = torch.optim.SGD(groups, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=cfg.milestones, gamma=cfg.gamma)
+        epochs, milestones = cfg.epochs, cfg.milestones
+        if cfg.budget_minutes is not None:
+            probe = copy.deepcopy(model)
+            probe_optim = torch.optim.SGD([p for p in probe.parameters() if p.requires_grad], lr=0.0)
+            x, g = images[: cfg.batch_size].to(cfg.device).float() / 255, labels[: cfg.batch_size]
+            epochs, milestones, figures["schedule"] = fit_schedule(
+                lambda: train_step(probe, probe_optim, x, g), math.ceil(len(images) / cfg.batch_size), cfg,
+                cfg.budget_minutes * 60 - (time.time() - start), self.name)
+            del probe, probe_optim
+        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=milestones, gamma=cfg.gamma)
         card = {
             "method": "A2S stage 2 (Zhou et al., TCSVT), salplug-a2s reimplementation",
             "data": list(cfg.images) + [f"{len(items)} images"],
@@ -129,14 +160,14 @@ class A2STrainer(salplug.Trainer):
         n, history = len(items), []
         model.train()
         t0 = time.time()
-        for epoch in range(cfg.epochs):
+        for epoch in range(epochs):
             order = torch.randperm(n, generator=generator)
             total, count = 0.0, 0
             for s in range(0, n, cfg.batch_size):
                 index = order[s : s + cfg.batch_size]
-                x = images[index].float() / 255
-                g = labels[index]
-                flips = random_flips(len(index), cfg.flip, generator)
+                x = images[index].to(cfg.device).float() / 255
+                g = labels[index.to(cfg.device)]
+                flips = random_flips(len(index), cfg.flip, generator).to(cfg.device)
                 fl = flips.view(-1, 1, 1, 1)
                 x = torch.where(fl, x.flip(-1), x)
                 g_view = torch.where(fl, g.flip(-1), g)
@@ -147,9 +178,12 @@ class A2STrainer(salplug.Trainer):
                 if epoch >= cfg.rectify_after:
                     y = torch.sigmoid(logits.detach())
                     y = torch.where(fl, y.flip(-1), y)
-                    labels[index] = rectify(g, y, cfg.rectify_lambda)
-            end_epoch(self.name, model, cfg.out, card, history, epoch=epoch, epochs=cfg.epochs, mean_loss=total / count,
-                      optim=optim, sched=sched, started=t0, label_seconds=label_seconds)
+                    labels[index.to(cfg.device)] = rectify(g, y, cfg.rectify_lambda)
+            model.eval()
+            figures.update(validation(lambda v: torch.sigmoid(up(model.logits(v), tuple(v.shape[-2:])))))
+            model.train()
+            end_epoch(self.name, model, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
+                      optim=optim, sched=sched, started=t0, **figures)
         model.eval()
         log(f"a2s: done in {time.time() - start:.0f}s")
         return Path(cfg.out)

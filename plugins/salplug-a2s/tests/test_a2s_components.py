@@ -35,6 +35,8 @@ def test_a2s_shipped_checkpoint_loads_with_its_architecture(cls, filename):
     prior = cls(backbone_weights=None)  # the encoder's weights come from the tag; random is enough to check loading
     card = prior.card
     assert "no mask" in card["labels"] and card["command"].startswith("salplug train")
+    assert "duts-tr" in str(card["data"]) and "sod-dev" not in str(card["data"]), "trained on DUTS-TR photos, never sod-dev"
+    assert prior.arch["size"] == 320 and prior.arch["channels"] == 64
     out = prior(torch.rand(1, 3, 41, 53))
     assert out.shape == (1, 1, 41, 53)
 
@@ -66,9 +68,11 @@ def test_a2s_stage1_output_obeys_the_sign_rule():
     assert ((theta > 0).float().mean(dim=(1, 2, 3)) <= 0.5).all()
 
 
-def test_a2s_stage1_resaved_from_the_shipped_file_keeps_its_architecture(tmp_path):
-    shipped = A2SStage1(backbone_weights=None)
-    assert shipped.arch["fuse_stride"] == 4, "the shipped head was trained at fuse stride 4, not the default 2"
-    path = shipped.save_weights(tmp_path / "again.pt")
+def test_a2s_stage1_resaved_keeps_a_non_default_architecture(tmp_path):
+    """A head trained at fuse stride 4 and 16 channels rebuilds as such from its file, not at the defaults."""
+    trained = A2SStage1(checkpoint=None, backbone_weights=None, fuse_stride=4, channels=16)
+    path = trained.save_weights(tmp_path / "s4.pt")
     again = A2SStage1(checkpoint=str(path), backbone_weights=None)
-    assert again.arch == shipped.arch
+    assert again.arch == trained.arch and again.arch["fuse_stride"] == 4 and again.arch["channels"] == 16
+    resaved = A2SStage1(checkpoint=str(again.save_weights(tmp_path / "again.pt")), backbone_weights=None)
+    assert resaved.arch == trained.arch

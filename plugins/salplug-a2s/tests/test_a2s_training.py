@@ -10,7 +10,7 @@ import torch
 import salplug
 from salplug_a2s import A2S, A2SStage1, A2SStage1Trainer, A2STrainer
 from salplug_a2s.data import list_images
-from salplug_a2s.pseudo_labels import refine
+from salplug_a2s.pseudo_labels import refine, refine_many
 
 
 def disc_scene(height: int = 64, width: int = 80, seed: int = 0):
@@ -83,3 +83,46 @@ def test_a2s_trainers_run_end_to_end_on_tiny_data(image_folder, tmp_path):
     assert prior2.arch["size"] == 64 and len(prior2.card["training"]["loss_history"]) == 2
     out = prior2(torch.rand(2, 3, 30, 45))
     assert out.shape == (2, 1, 30, 45) and torch.isfinite(out).all()
+
+
+def test_a2s_trainers_take_an_image_list_and_report_a_validation_curve(image_folder, tmp_path):
+    """Training reads only the listed stems; held-out masks give a per-epoch MAE (reported, not used)."""
+    (tmp_path / "train.txt").write_text("# two of the three\n0\n2\n")
+    val = tmp_path / "val"
+    (val / "images").mkdir(parents=True)
+    (val / "masks").mkdir()
+    for seed in (5, 6):
+        image, mask = disc_scene(48, 56, seed)
+        rgb = (image[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        cv2.imwrite(str(val / "images" / f"v{seed}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(val / "masks" / f"v{seed}.png"), mask.numpy().astype(np.uint8) * 255)
+    common = {"images": [str(image_folder)], "image_list": str(tmp_path / "train.txt"), "validation": str(val),
+              "backbone_weights": None, "size": 64, "channels": 8, "batch_size": 2}
+    path1 = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "s1.pt"), cache_dir=None, epochs=2,
+                          milestones=[1], **common).run()
+    card1 = A2SStage1(checkpoint=str(path1), backbone_weights=None).card
+    assert card1["data"][-1] == "2 images"
+    curve = card1["training"]["validation_mae"]
+    assert len(curve) == 2 and all(0 <= v <= 1 for v in curve) and card1["training"]["validation_images"] == 2
+    path2 = salplug.build("trainer", "a2s", out=str(tmp_path / "s2.pt"), stage1_checkpoint=str(path1), labels_dir=None,
+                          epochs=3, milestones=[2], crf_workers=2, budget_minutes=0.001, **common).run()
+    training = A2S(checkpoint=str(path2), backbone_weights=None).card["training"]
+    assert len(training["validation_mae"]) == 1 and 0 <= training["pseudo_label_validation_mae"] <= 1
+    # a time box too short for the configured 3 epochs: the schedule shrank to one epoch, milestone with it
+    assert training["schedule"]["epochs"] == 1 and training["schedule"]["milestones"] == [1]
+    assert training["epochs_done"] == 1 and training["schedule"]["configured"] == [3, [2]]
+
+
+def test_a2s_pseudo_labels_are_the_same_in_worker_processes():
+    images = torch.stack([(disc_scene(40, 48, seed)[0][0] * 255).round().to(torch.uint8) for seed in range(10)])
+    probs = torch.stack([torch.nn.functional.avg_pool2d(disc_scene(40, 48, seed)[1][None].float(), 5, 1, 2)
+                         for seed in range(10)])
+    serial = refine_many(images, probs, gt_prob=0.7, median_size=7, workers=0)
+    pooled = refine_many(images, probs, gt_prob=0.7, median_size=7, workers=2)
+    assert serial.shape == (10, 1, 40, 48) and serial.dtype == torch.uint8
+    assert torch.equal(serial, pooled) and serial.float().std() > 0
+
+
+def test_a2s_image_list_must_name_existing_stems(image_folder):
+    with pytest.raises(ValueError, match="not found"):
+        list_images([image_folder], only={"0", "missing"})
