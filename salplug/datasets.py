@@ -76,6 +76,18 @@ def subset(stems: Iterable[str], count: int | None) -> list[str]:
     return [ordered[(i * len(ordered)) // count] for i in range(count)]
 
 
+def hold_out(stems: Iterable[str], count: int, subset_count: int | None = None) -> tuple[list[str], list[str]]:
+    """(training, held-out) stems: `count` held out evenly spaced (`subset`), then `subset_count` of the rest.
+
+    The trainers that validate on their own dataset (LPS, LDPS) share this rule, so one
+    held-out folder serves them all.
+    """
+    stems = list(stems)
+    held = subset(stems, count) if count else []
+    left = set(held)
+    return subset([s for s in stems if s not in left], subset_count), held
+
+
 def folds(stems: Iterable[str], k: int) -> list[list[str]]:
     """`k` folds of the sorted stems by index modulo `k`: with k = 2, the halves of `half_of`."""
     if k < 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salplug.datasets import DatasetError, FolderDataset, folds, half_of, split, subset
+from salplug.datasets import DatasetError, FolderDataset, folds, half_of, hold_out, split, subset
 from salplug.io import write_png
 
 
@@ -16,6 +16,14 @@ def test_subset_spreads_evenly_over_sorted_stems_and_is_order_free():
     assert subset(stems, None) == stems and subset(stems, 50) == stems
     with pytest.raises(DatasetError, match="at least 1, got 0"):
         subset(stems, 0)
+
+
+def test_held_out_stems_are_never_trained_on():
+    keys = [f"k{i:03d}" for i in range(100)]
+    train, held = hold_out(reversed(keys), 10)
+    assert held == keys[::10] and not set(held) & set(train) and len(train) == 90 and train == sorted(train)
+    assert hold_out(keys, 10, 30)[0] == subset(train, 30)
+    assert hold_out(keys, 0) == (keys, [])
 
 
 def test_two_folds_are_the_halves_and_folds_partition():

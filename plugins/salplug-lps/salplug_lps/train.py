@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import FolderDataset, subset
+from salplug.datasets import FolderDataset, hold_out
 from salplug.resize import resize
 from salplug.training import log
 from salplug.training_data import TrainingSet
@@ -27,17 +27,6 @@ from salplug.training_loop import LoopConfig, fit, poly_schedule
 
 from .anchors import flip_labels
 from .refiner import BACKBONES, DEFAULTS, LPS
-
-
-def held_out(keys: list[str], count: int) -> list[str]:
-    """The validation stems: `count` spread evenly over the sorted stems (`salplug.datasets.subset`), none when 0."""
-    return subset(keys, count) if count else []
-
-
-def training_keys(keys: list[str], hold_out: int, count: int | None) -> list[str]:
-    """Every stem but the held-out ones, then the subset rule."""
-    validation = set(held_out(keys, hold_out))
-    return subset([k for k in keys if k not in validation], count)
 
 
 def anchor_weights(labels: torch.Tensor, prior: torch.Tensor | None, source: str, label_flip: float) -> torch.Tensor:
@@ -101,8 +90,7 @@ class LPSTrainer(salplug.Trainer):
         data = FolderDataset(Path(cfg.data), masks=True, priors_dir=priors)
         for path, reason in sorted(data.problems.items()):
             log(f"lps: left out {path}: {reason}")
-        validation = held_out(data.keys, cfg.hold_out)
-        keys = training_keys(data.keys, cfg.hold_out, cfg.subset)
+        keys, validation = hold_out(data.keys, cfg.hold_out, cfg.subset)
         dataset = TrainingSet(data, keys, cfg.size, crop=cfg.crop, hflip=cfg.hflip, seed=cfg.seed)
         refiner = LPS(
             checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights, size=cfg.size,
@@ -133,7 +121,7 @@ class LPSTrainer(salplug.Trainer):
             "data": {"root": cfg.data, "masks": True, "count": len(keys), "subset": cfg.subset,
                      "held_out": len(validation), "held_out_first": validation[:3],
                      "anchors": cfg.anchors, "priors": cfg.priors, "first": keys[:3], "last": keys[-3:]},
-            "split_rule": "salplug_lps.train.held_out: hold_out stems evenly spaced over the sorted stems "
+            "split_rule": "salplug.datasets.hold_out: hold_out stems evenly spaced over the sorted stems "
                           "(salplug.datasets.subset) never trained on; then the subset rule on the rest",
             "command": self.command(),
             "stored": f"every learned tensor in fp16; {cfg.backbone} backbone {backbone_note} "

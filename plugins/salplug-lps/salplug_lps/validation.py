@@ -3,7 +3,7 @@
     python -m salplug_lps.validation --data ../shared/data/duts-tr --hold-out 300 \
         --priors oof=runs/baseline/duts-tr-oof -o runs/lps/duts-val
 
-The stems are `salplug_lps.train.held_out`'s, the ones `salplug train lps` never trains
+The stems are `salplug.datasets.hold_out`'s, the ones `salplug train lps` never trains
 on with the same `hold_out`, so choices made on this folder never look at sod-dev.
 """
 
@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from salplug.datasets import FolderDataset, link_view
+from salplug.datasets import FolderDataset, hold_out, link_view
 
-from .train import held_out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     priors = dict(item.split("=", 1) for item in args.priors)
     data = FolderDataset(Path(args.data), masks=True)
-    stems = held_out(data.keys, args.hold_out)
+    _, stems = hold_out(data.keys, args.hold_out)
     link_view(data, stems, Path(args.out), {name: Path(folder) for name, folder in priors.items()})
     print(f"linked {len(stems)} held-out images of {args.data} into {args.out}")
     return 0

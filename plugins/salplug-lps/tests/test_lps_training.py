@@ -10,8 +10,7 @@ import torch
 import salplug
 from salplug_lps import LPS, LPSTrainer
 from salplug.io import read_mask
-from salplug.datasets import subset
-from salplug_lps.train import anchor_weights, held_out, training_keys
+from salplug_lps.train import anchor_weights
 
 
 def scene(seed: int, size: int = 64):
@@ -42,16 +41,6 @@ def test_lps_masks_are_read_with_a_128_threshold(tmp_path):
     values = np.array([[0, 127, 128, 129, 255]], dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "m.png"), values)
     assert read_mask(tmp_path / "m.png").tolist() == [[False, False, False, True, True]]
-
-
-def test_lps_validation_stems_are_never_trained_on():
-    keys = [f"k{i:03d}" for i in range(100)]
-    validation = held_out(keys, 10)
-    train = training_keys(keys, 10, None)
-    assert len(validation) == 10 and validation == keys[::10]
-    assert not set(validation) & set(train) and len(train) == 90
-    assert training_keys(keys, 10, 30) == subset(train, 30)
-    assert held_out(keys, 0) == [] and training_keys(keys, 0, None) == keys
 
 
 def test_lps_anchor_weights_follow_the_source():
