@@ -80,6 +80,9 @@ def test_ldps_shipped_checkpoint_is_small_and_documented():
     assert path.stat().st_size < 8 * 2**20
     payload = torch.load(path, weights_only=True)
     assert payload["name"] == "ldps" and "command" in payload["card"] and "data" in payload["card"]
+    card = payload["card"]
+    assert "duts-tr" in str(card["data"]) and "sod-dev" not in str(card["data"]), "trained on DUTS-TR photos, never sod-dev"
+    assert card["labels"].startswith("none") and card["data"]["held_out"] == 300
 
 
 def test_ldps_online_moves_map_toward_object():
