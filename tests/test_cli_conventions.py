@@ -39,9 +39,10 @@ def test_no_trainer_default_points_into_tmp(name):
 def test_a_missing_trainer_input_names_the_field_and_how_to_make_it(tmp_path, capsys):
     images = tmp_path / "images"
     images.mkdir()
-    assert main(["train", "ldps", "--set", f"images=[{images}]", "--set", f"priors=[{tmp_path / 'maps'}]"]) == 2
+    assert main(["train", "ldps", "--set", f"data={tmp_path}", "--set", f"priors=[{tmp_path / 'maps'}]"]) == 2
     err = capsys.readouterr().err
-    assert f"trainer 'ldps', field 'priors': {tmp_path / 'maps'} does not exist; make a folder of maps with salplug run" in err
+    assert (f"trainer 'ldps', field 'priors': {tmp_path / 'maps'} does not exist; make the baseline's out-of-fold maps: "
+            "python -m salplug_baseline.out_of_fold") in err
     info = get_component("trainer", "ldps").Config.model_fields["priors"]
     assert INPUT_MARK in info.json_schema_extra
 
@@ -59,5 +60,5 @@ def test_resume_continues_from_the_state_file_or_says_which_is_missing(tmp_path,
     out = tmp_path / "run" / "b.pt"
     assert main(["train", "baseline", "--resume", "--set", f"data={data}", "--set", f"out={out}"]) == 2
     assert f"run state {tmp_path / 'run' / 'b.state.pt'} does not exist (resume needs" in capsys.readouterr().err
-    assert main(["train", "ldps", "--resume"]) == 2  # ldps still runs its own loop
+    assert main(["train", "a2s", "--resume"]) == 2  # a2s runs its own two-stage schedule
     assert "--resume needs a trainer that runs on salplug.training_loop" in capsys.readouterr().err

@@ -136,7 +136,7 @@ def test_cli_nproc_launches_torchrun_and_matches_one_process(tmp_path):
 def test_nproc_is_refused_for_a_trainer_off_the_loop(capsys):
     from salplug.cli import main
 
-    assert main(["train", "ldps", "--nproc", "2"]) == 2
+    assert main(["train", "a2s", "--nproc", "2"]) == 2
     assert "--nproc needs a trainer that runs on salplug.training_loop" in capsys.readouterr().err
 
 
