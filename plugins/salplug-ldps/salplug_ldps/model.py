@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from salplug.builtins.backbones import MobileNetV2
 
-from .relations import foreground_anchor
+from .relations import anchor_weights, foreground_anchor
 
 ENCODER_CHANNELS = (32, 24, 96, 320)  # torchvision features[0], [3], [13], [17]
 
@@ -78,8 +78,11 @@ class ASPP(nn.Module):
         self.project = conv_bn_prelu(out * (1 + len(rates)), out)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.reduce(x)
-        return self.project(torch.cat([branch(x) for branch in self.branches], dim=1))
+        return self.tail(self.reduce(x))
+
+    def tail(self, reduced: Tensor) -> Tensor:
+        """Everything after the 1×1 reduction."""
+        return self.project(torch.cat([branch(reduced) for branch in self.branches], dim=1))
 
 
 class ResidualBlock(nn.Module):
@@ -113,6 +116,35 @@ class Discriminator(nn.Module):
         pairs = torch.cat([anchor[:, :, None, None].expand(b, anchor.shape[1], h, w), features], dim=1)
         return self.out(self.body(pairs))
 
+    def from_low(self, anchor: Tensor, low: Tensor, size: tuple[int, int]) -> Tensor:
+        """`forward(anchor, upsampled low)` in eval mode, with the first 1×1 convolution and its batch norm
+        at the low resolution: both are affine and bilinear weights sum to 1, so they commute with the
+        upsampling, and the full-size pair tensor is never built."""
+        conv, bn, act = self.body[0]
+        channels = anchor.shape[1]
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        weight = conv.weight[:, :, 0, 0] * scale[:, None]
+        shift = bn.bias - bn.running_mean * scale + anchor @ weight[:, :channels].T
+        first = F.conv2d(low, weight[:, channels:, None, None]) + shift[:, :, None, None]
+        first = F.interpolate(first, size=size, mode="bilinear", align_corners=False)
+        return self.out(self.body[1](act(first)))
+
+
+def upsampling_matrix(source: int, target: int, like: Tensor) -> Tensor:
+    """The target×source matrix of 1-D bilinear resizing (align_corners False), as F.interpolate applies it."""
+    eye = torch.eye(source, dtype=like.dtype, device=like.device)[None, None]
+    return F.interpolate(eye, size=(target, source), mode="bilinear", align_corners=False)[0, 0]
+
+
+def anchor_from_low(low: Tensor, weights: Tensor) -> Tensor:
+    """``sum_i p_i up(low)_i`` without upsampling `low`: bilinear resizing is separable, U = U_h ⊗ U_w, so the
+    pixel weights are pulled back to the low resolution instead (``U_hᵀ P U_w``)."""
+    h, w = low.shape[-2:]
+    up_h = upsampling_matrix(h, weights.shape[-2], low)
+    up_w = upsampling_matrix(w, weights.shape[-1], low)
+    pulled = up_h.T @ weights.to(low.dtype)[:, 0] @ up_w
+    return torch.einsum("bchw,bhw->bc", low, pulled)
+
 
 class Head(nn.Module):
     """Everything after the encoder: fusion at stride 4, the two transforms and the discriminator."""
@@ -125,11 +157,20 @@ class Head(nn.Module):
         self.discriminator = Discriminator(channels)
 
     def fuse(self, stem: Tensor, x4: Tensor, x16: Tensor, x32: Tensor) -> tuple[Tensor, Tensor]:
-        """Encoder maps to the stride-4 "certain" and "all" features."""
+        """Encoder maps to the stride-4 "certain" and "all" features.
+
+        The ASPP's 1×1 reduction of the stride-4 concatenation [stem, x4, up(x16), up(x32)] is
+        applied to each level before it is upsampled: a 1×1 convolution commutes with bilinear
+        resizing, so the 320- and 96-channel maps are never built at stride 4.
+        """
         size = x4.shape[-2:]
-        levels = [F.adaptive_avg_pool2d(stem, size) if stem.shape[-2:] != size else stem, x4]
-        levels += [F.interpolate(x, size=size, mode="bilinear", align_corners=False) for x in (x16, x32)]
-        fused = self.aspp(torch.cat(levels, dim=1))
+        stem = F.adaptive_avg_pool2d(stem, size) if stem.shape[-2:] != size else stem
+        conv, bn, act = self.aspp.reduce
+        weights = torch.split(conv.weight, ENCODER_CHANNELS, dim=1)
+        reduced = F.conv2d(stem, weights[0]) + F.conv2d(x4, weights[1])
+        for level, weight in zip((x16, x32), weights[2:]):
+            reduced = reduced + F.interpolate(F.conv2d(level, weight), size=size, mode="bilinear", align_corners=False)
+        fused = self.aspp.tail(act(bn(reduced)))
         return self.certain(fused), self.all(fused)
 
 
@@ -147,8 +188,15 @@ class LDPSNet(nn.Module):
         return self.head.fuse(stem, x4, x16, x32)
 
     def logits(self, certain: Tensor, every: Tensor, prior: Tensor, theta_fg: float, topk: float) -> Tensor:
-        """Anchor from the "certain" features, pairs with the "all" features, both upsampled to the prior's size."""
+        """Anchor from the "certain" features, pairs with the "all" features, both upsampled to the prior's size.
+
+        In eval mode the same logits come from the stride-4 features directly (`anchor_from_low`,
+        `Discriminator.from_low`), which skips building full-size feature maps.
+        """
         size = prior.shape[-2:]
+        if not self.training:
+            anchor = anchor_from_low(certain, anchor_weights(prior, theta_fg, topk))
+            return self.head.discriminator.from_low(anchor, every, size)
         certain = F.interpolate(certain, size=size, mode="bilinear", align_corners=False)
         every = F.interpolate(every, size=size, mode="bilinear", align_corners=False)
         anchor = foreground_anchor(certain, prior, theta_fg, topk)
