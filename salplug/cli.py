@@ -39,6 +39,7 @@ from .plugins import PluginInfo, get_host
 from .reports import format_table, plot_curves, write_csv, write_json
 from .runner import run_chain_on_files
 from .schema import chain_schema
+from .training_loop import LoopConfig
 from .spec import load_spec, read_document, with_settings
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
@@ -313,11 +314,12 @@ def _train(args: argparse.Namespace) -> int:
         print(_fields(cls))
         return EXIT_OK
     options = _train_options(args)
-    on_loop = "resume" in cls.Config.model_fields
-    for flag, used in (("--resume", args.resume), ("--nproc", args.nproc > 1 or data_parallel.launched_by_torchrun())):
-        if used and not on_loop:
-            raise CommandError(f"train {args.name}: {flag} needs a trainer that runs on salplug.training_loop, "
-                               f"this one has no 'resume' field")
+    if args.resume and "resume" not in cls.Config.model_fields:
+        raise CommandError(f"train {args.name}: --resume needs a trainer that runs on salplug.training_loop "
+                           f"or has its own 'resume' field, this one has none")
+    if (args.nproc > 1 or data_parallel.launched_by_torchrun()) and not issubclass(cls.Config, LoopConfig):
+        raise CommandError(f"train {args.name}: --nproc needs a trainer that runs on salplug.training_loop, "
+                           f"this one does not")
     trainer = cls(cls.make_config(options))
     trainer.check_inputs()
     if args.nproc > 1 and not data_parallel.launched_by_torchrun():

@@ -59,8 +59,8 @@ def pair_features(target: Record, other: Record, al: Alignment) -> Tensor:
     return torch.cat([target.proposal_features[p], other.proposal_features[q], torch.from_numpy(cues).float()], 1)
 
 
-def aligned_instances(other: Record, al: Alignment, keep: np.ndarray) -> np.ndarray:
-    """Retrieved superpixels aligned inside the kept proposal pairs that carry a pseudo label."""
+def aligned_instances(labels: np.ndarray, al: Alignment, keep: np.ndarray) -> np.ndarray:
+    """Retrieved superpixels aligned inside the kept proposal pairs that carry a label (`labels` per superpixel)."""
     chosen = np.unique(al.partners[keep])
     chosen = chosen[chosen >= 0]
-    return chosen[other.pgt[chosen] != IGNORED]
+    return chosen[labels[chosen] != IGNORED]

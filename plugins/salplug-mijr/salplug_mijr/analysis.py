@@ -3,7 +3,7 @@
 At the working size (the image squared to `size`): superpixels and proposals, the bi-level
 CRF pseudo ground truth, the base map's mean per superpixel, instance features (superpixel
 box and 3× box; proposal centre superpixel's box and proposal box), the grey image for
-dense SIFT, and, for images with a mask, each superpixel's pGT ∩ GT and pGT ∪ GT pixels.
+dense SIFT, and, for images with a mask, each superpixel's pGT ∩ GT, pGT ∪ GT and GT pixels.
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ class Record:
     proposal_features: Tensor  # V×F proposal instances
     inter: np.ndarray | None  # n pixels of pGT ∩ GT (None: no mask)
     union: np.ndarray | None  # n pixels of pGT ∪ GT
+    truth: np.ndarray | None = None  # n pixels of GT
+
+    def true_labels(self) -> np.ndarray:
+        """Per superpixel: 1 when most of it lies inside the mask (a pool fitted with masks only)."""
+        if self.truth is None:
+            raise ValueError(f"mijr: pool image {self.key} has no mask, so it has no true labels")
+        return (self.truth / self.regions.area > 0.5).astype(np.int8)
 
     def to_state(self) -> dict:
         """Tensors and strings only, so the pool file loads with torch's weights_only reader."""
@@ -53,8 +60,9 @@ class Record:
         for f in fields(Regions):
             value = getattr(r, f.name)
             state[f"regions.{f.name}"] = torch.from_numpy(value.astype(np.int16) if f.name == "labels" else value)
-        if self.inter is not None:
-            state["inter"], state["union"] = torch.from_numpy(self.inter), torch.from_numpy(self.union)
+        for name in ("inter", "union", "truth"):
+            if getattr(self, name) is not None:
+                state[name] = torch.from_numpy(getattr(self, name))
         return state
 
     @classmethod
@@ -67,6 +75,7 @@ class Record:
             features=state["features"].float(), proposal_features=state["proposal_features"].float(),
             inter=state["inter"].numpy() if "inter" in state else None,
             union=state["union"].numpy() if "union" in state else None,
+            truth=state["truth"].numpy() if "truth" in state else None,
         )
 
 
@@ -90,15 +99,16 @@ def analyse(key: str, image: np.ndarray, prob: np.ndarray, mask: np.ndarray | No
     rgb = np.ascontiguousarray((small * 255).round().astype(np.uint8))
     pixel_pgt = bilevel(rgb, p, aggressive, conservative)
     flat = reg.labels.ravel()
-    inter = union = None
+    inter = union = truth = None
     if mask is not None:
         gt = square(mask.astype(np.float32), size).ravel() > 0.5
         fg = pixel_pgt.ravel() == FOREGROUND
         inter = np.bincount(flat, fg & gt, n)
         union = np.bincount(flat, fg | gt, n)
+        truth = np.bincount(flat, gt, n)
     sp, prop = raw_features(fmap, reg, size)
     return Record(
         key=key, gray=cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), regions=reg,
         pgt=superpixel_labels(pixel_pgt, reg.labels, n), base=np.bincount(flat, p.ravel(), n) / reg.area,
-        features=sp, proposal_features=prop, inter=inter, union=union,
+        features=sp, proposal_features=prop, inter=inter, union=union, truth=truth,
     )

@@ -7,9 +7,11 @@ alone or from the retrieved pool instances alone, and two classifiers given the 
 one fitted on the target itself (can the features separate the object at all?) and one fitted
 on the other targets, k-fold (do the features carry saliency from image to image, which the
 re-learning needs?). Each source is scored alone and blended with the base map as the refiner
-blends it. Run it with a pool fitted on the other half:
+blends it. Run it with a pool that holds none of the dataset's images (or, with `--half`,
+one fitted on the other half); `--set pool_labels=masks` gives the retrieved instances their
+true labels (an upper bound on what better pseudo GT could do):
 
-    python -m salplug_mijr.ceilings --dataset DIR --prior NAME --half odd --index POOL [--set blend=0.25]
+    python -m salplug_mijr.ceilings --dataset DIR --prior NAME --index POOL [--half odd] [--set blend=0.25]
 """
 
 from __future__ import annotations
@@ -152,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m salplug_mijr.ceilings", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, type=Path)
     parser.add_argument("--prior", required=True, help="prior folder name under DATASET/priors")
-    parser.add_argument("--half", choices=["even", "odd"], required=True, help="held-out half (the pool was fitted on the other)")
+    parser.add_argument("--half", choices=["even", "odd"], default=None,
+                        help="score one half only (a pool fitted on the other); default: every image")
     parser.add_argument("--index", required=True, help="fitted pool file (salplug train mijr)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
@@ -164,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with torch.no_grad():
         targets = load_targets(refiner, dataset, dataset.prior_folder(args.prior), args.limit)
         rows = ceilings(refiner, targets, args.folds)
-    print(f"prior {args.prior}, {len(targets)} held-out images ({args.half} half), pool {args.index}")
+    print(f"prior {args.prior}, {len(targets)} held-out images ({args.half or 'all'}), pool {args.index}, "
+          f"pool labels {refiner.config.pool_labels}")
     print(f"{'source':42s} {'MAE':>7s} {'maxF':>7s} {'meanF':>7s} {'fallbacks':>9s}")
     for name, s in rows.items():
         print(f"{name:42s} {s['mae']:7.4f} {s['max_f']:7.4f} {s['mean_f']:7.4f} {s.get('fallbacks', 0):9d}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -75,6 +75,8 @@ class MIJR(Refiner):
         l2: float = Field(default=1.0, ge=0, description="L2 strength of the re-learned logistic classifiers.")
         sigma_xy: float = Field(default=0.1, gt=0, description="Spatial σ of the superpixel weighting, as a share of the side.")
         sigma_lab: float = Field(default=10.0, gt=0, description="Colour σ (CIE-Lab) of the superpixel weighting.")
+        pool_labels: Literal["pseudo", "masks"] = Field(
+            default="pseudo", description="Labels of retrieved instances: their pseudo GT (paper) or true masks (an upper bound).")
         blend: float = Field(default=0.5, ge=0, le=1, description="Share of the re-learned map in the output (the rest: the base map).")
         seed: int = Field(default=0, description="Seed of the filter's training and of a random (untagged) backbone.")
 
@@ -127,52 +129,72 @@ class MIJR(Refiner):
 
     def fit(self, pool: Iterable[PoolImage]) -> MIJR:
         """Analyse the pool, fit the feature projection and train the pair filter on its labelled images."""
-        c = self.config
         items = list(pool)
         if not items:
             raise ValueError("refiner 'mijr': fit expected pool images, got none")
         start = time.time()
-        records = self._records([p.key for p in items], [p.image for p in items], [p.saliency for p in items],
-                                [p.mask for p in items])
+        records = self.analyse_pool(items)
         log(f"mijr: analysed {len(records)} pool images in {time.time() - start:.0f}s")
-        sample = torch.cat([torch.cat([r.features, r.proposal_features]) for r in records])
-        projection = Projection.fit(sample, self.analysis["dims"])
+        projection = self.fit_projection(records)
         records = [self._project(r, projection) for r in records]
         descriptors = describe([r.gray for r in records])
+        examples = [self.pair_examples(records[t], records[n])
+                    for t, neighbours in self.filter_neighbours(records, descriptors) for n in neighbours]
+        return self.fit_filter(records, descriptors, projection, examples, seconds=time.time() - start)
+
+    def analyse_pool(self, items: Sequence[PoolImage]) -> list[Record]:
+        """Pool images analysed, features still raw (unprojected)."""
+        return self._records([p.key for p in items], [p.image for p in items], [p.saliency for p in items],
+                             [p.mask for p in items])
+
+    def fit_projection(self, records: Sequence[Record]) -> Projection:
+        """PCA to `dims` of the raw superpixel and proposal instances of `records`."""
+        sample = torch.cat([torch.cat([r.features, r.proposal_features]) for r in records])
+        return Projection.fit(sample, self.analysis["dims"])
+
+    def filter_neighbours(self, records: Sequence[Record], descriptors: Tensor,
+                          targets: Sequence[int] | None = None) -> list[tuple[int, list[int]]]:
+        """(labelled pool image, its nearest other labelled pool images): the pairs aligned to train the filter.
+
+        `targets` (indices of labelled records) limits the images whose pairs are collected; their
+        neighbours still come from every labelled image.
+        """
         labelled = [i for i, r in enumerate(records) if r.inter is not None]
         if len(labelled) < 2:
             raise ValueError(f"refiner 'mijr': the pair filter needs masks for at least 2 pool images, got {len(labelled)}")
-        x, label, weight, hard = [], [], [], []
-        lab_desc = descriptors[labelled]
-        neighbours = nearest(lab_desc, lab_desc, c.neighbours, exclude=list(range(len(labelled))))
-        for row, t in enumerate(labelled):
-            target = records[t]
-            for n in neighbours[row].tolist():
-                other = records[labelled[n]]
-                al = self._align(target, other)
-                iou_t = region_iou(target.regions.members[al.pairs[:, 0]], target.inter, target.union)
-                iou_a = region_iou(other.regions.members[al.pairs[:, 1]], other.inter, other.union)
-                y, w = table_one(iou_t, iou_a, c.hard_weight)
-                x.append(pair_features(target, other, al))
-                label.append(torch.from_numpy(y))
-                weight.append(torch.from_numpy(w))
-                hard.append(torch.from_numpy(iou_t <= HARD))
-        x, label, weight, hard = torch.cat(x), torch.cat(label), torch.cat(weight), torch.cat(hard)
+        rows = list(range(len(labelled))) if targets is None else [labelled.index(t) for t in targets]
+        found = nearest(descriptors[[labelled[r] for r in rows]], descriptors[labelled], self.config.neighbours, exclude=rows)
+        return [(labelled[r], [labelled[n] for n in near]) for r, near in zip(rows, found.tolist())]
+
+    def pair_examples(self, target: Record, other: Record) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The filter's training rows from aligning two labelled pool images: features, Table I label, weight, hard target."""
+        al = self._align(target, other)
+        iou_t = region_iou(target.regions.members[al.pairs[:, 0]], target.inter, target.union)
+        iou_a = region_iou(other.regions.members[al.pairs[:, 1]], other.inter, other.union)
+        y, w = table_one(iou_t, iou_a, self.config.hard_weight)
+        return pair_features(target, other, al), torch.from_numpy(y), torch.from_numpy(w), torch.from_numpy(iou_t <= HARD)
+
+    def fit_filter(self, records: list[Record], descriptors: Tensor, projection: Projection,
+                   examples: Sequence[tuple[Tensor, Tensor, Tensor, Tensor]], seconds: float) -> MIJR:
+        """Train the pair filter on `examples` (from `pair_examples`) and keep the fitted pool."""
+        c = self.config
+        x, label, weight, hard = (torch.cat(part) for part in zip(*examples))
         pair_filter = PairFilter(x.shape[1])
         losses = pair_filter.fit(x, label, weight, epochs=c.filter_epochs, seed=c.seed)
         used = weight > 0
         with torch.no_grad():
             accuracy = float(((pair_filter(x[used]) >= 0.5).float() == label[used]).float().mean())
         card = {
-            "pool": len(records), "labelled": len(labelled), "filter_pairs": int(used.sum()),
+            "pool": len(records), "labelled": sum(r.inter is not None for r in records),
+            "filter_pairs": int(used.sum()),
             "filter_positive_share": round(float(label[used].mean()), 4),
             "filter_hard_share": round(float(hard[used].float().mean()), 4),
             "filter_loss": [round(losses[0], 4), round(losses[-1], 4)], "filter_train_accuracy": round(accuracy, 4),
-            "fit_seconds": round(time.time() - start, 1),
+            "fit_seconds": round(seconds, 1),
         }
         self.pool = Pool(records, descriptors, projection, pair_filter, dict(self.analysis), card)
         log(f"mijr: filter on {card['filter_pairs']} labelled pairs ({card['filter_positive_share']:.0%} helpful), "
-            f"train accuracy {accuracy:.3f}; fitted in {card['fit_seconds']:.0f}s")
+            f"train accuracy {accuracy:.3f}")
         return self
 
     def save_index(self, path: str | Path) -> Path:
@@ -199,8 +221,9 @@ class MIJR(Refiner):
                 continue
             with torch.no_grad():
                 keep = (pool.filter(pair_features(target, other, al)) >= c.filter_threshold).numpy()
-            j = aligned_instances(other, al, keep)
-            out.append((other.features[j].double(), torch.from_numpy(other.pgt[j] == 1).double(),
+            labels = other.pgt if c.pool_labels == "pseudo" else other.true_labels()
+            j = aligned_instances(labels, al, keep)
+            out.append((other.features[j].double(), torch.from_numpy(labels[j] == 1).double(),
                         torch.from_numpy(other.regions.area[j]).double()))
         return out
 

@@ -53,5 +53,5 @@ def test_ceilings_command_reads_a_dataset_folder(tmp_path, capsys):
     main(["--dataset", str(tmp_path / "data"), "--prior", "base", "--half", "odd", "--index", str(index),
           "--folds", "2", "--set", "backbone_weights=null"])
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"prior base, 2 held-out images (odd half), pool {index}"
+    assert out[0] == f"prior base, 2 held-out images (odd), pool {index}, pool labels pseudo"
     assert [line[:42].rstrip() for line in out[2:]] == ["base map", *(n for s in SOURCES for n in (s, f"base + {s}"))]

@@ -8,8 +8,10 @@ import pytest
 import torch
 from mijr_synthetic import pool, scene
 from salplug_mijr import MIJR, MIJRTrainer
+from salplug_mijr.pseudo import IGNORED
 
 import salplug
+from salplug.datasets import DatasetError
 from salplug.errors import CheckpointError
 
 TINY = {"backbone_weights": None, "size": 64, "segments": 40, "proposals": 12, "neighbours": 3, "filter_epochs": 50}
@@ -73,25 +75,57 @@ def test_errors_name_what_is_missing(fitted, tmp_path):
         MIJR(**TINY).fit(pool(4, 1))
 
 
-def test_trainer_fits_a_pool_from_folders(tmp_path):
-    for folder in ("images", "maps", "masks", "extra", "extra-maps"):
-        (tmp_path / folder).mkdir()
-    for i in range(8):
+def synthetic_dataset(root: Path, count: int) -> tuple[Path, Path]:
+    """A dataset folder (images/, masks/) and a folder of base maps for the trainer."""
+    for folder in ("data/images", "data/masks", "maps"):
+        (root / folder).mkdir(parents=True)
+    for i in range(count):
         image, base, mask = scene(i)
-        labelled = i < 5
-        stem = f"{i:03d}"
-        cv2.imwrite(str(tmp_path / ("images" if labelled else "extra") / f"{stem}.png"),
-                    cv2.cvtColor((image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(tmp_path / ("maps" if labelled else "extra-maps") / f"{stem}.png"), (base * 255).astype(np.uint8))
-        if labelled:
-            cv2.imwrite(str(tmp_path / "masks" / f"{stem}.png"), mask.astype(np.uint8) * 255)
-    out = tmp_path / "pool.pt"
-    trainer = MIJRTrainer(images=str(tmp_path / "images"), maps=str(tmp_path / "maps"), masks=str(tmp_path / "masks"),
-                          split="all", extra_images=str(tmp_path / "extra"), extra_maps=str(tmp_path / "extra-maps"),
-                          out=str(out), backbone_weights=None, size=64, segments=40, proposals=12, neighbours=2)
-    assert trainer.run() == out
-    refiner = MIJR(index=str(out), backbone_weights=None)
-    assert refiner.pool.card["pool"] == 8 and refiner.pool.card["labelled"] == 5
-    assert refiner.pool.card["data"]["split"] == "all"
-    with pytest.raises(ValueError, match="extra_maps"):
-        MIJRTrainer(extra_images=str(tmp_path / "extra"), extra_maps=None, out=str(out)).run()
+        cv2.imwrite(str(root / "data/images" / f"{i:03d}.png"), cv2.cvtColor((image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(root / "maps" / f"{i:03d}.png"), (base * 255).astype(np.uint8))
+        cv2.imwrite(str(root / "data/masks" / f"{i:03d}.png"), mask.astype(np.uint8) * 255)
+    return root / "data", root / "maps"
+
+
+def test_trainer_fits_a_pool_from_folders_and_resumes_from_its_parts(tmp_path, monkeypatch):
+    data, maps = synthetic_dataset(tmp_path, 7)
+    out = tmp_path / "run" / "pool.pt"
+    options = dict(data=str(data), maps=str(maps), out=str(out), workers=0, pool_size=6, filter_images=4,
+                   projection_images=2, backbone_weights=None, size=64, segments=40, proposals=12, neighbours=2)
+    monkeypatch.setattr("salplug_mijr.train.CHUNK", 2)
+    assert MIJRTrainer(**options).run() == out
+    first = MIJR(index=str(out), backbone_weights=None)
+    card = first.pool.card
+    assert card["pool"] == card["labelled"] == 6 and card["data"]["filter_images"] == 4
+    assert card["data"]["first"] == ["000", "001", "002"]  # 6 of 7 stems, evenly spaced
+    assert [r.key for r in first.pool.records] == ["000", "001", "002", "003", "004", "005"]
+    assert all(r.truth is not None for r in first.pool.records)
+
+    parts = tmp_path / "run" / "pool.parts"
+    (parts / "records-0002.pt").unlink()
+    out.unlink()
+    assert MIJRTrainer(**options, resume=True).run() == out
+    again = MIJR(index=str(out), backbone_weights=None)
+    assert again.pool.card["filter_pairs"] == card["filter_pairs"]
+    for a, b in zip(first.pool.records, again.pool.records):
+        assert torch.equal(a.features, b.features)
+
+    with pytest.raises(DatasetError, match="follow another"):
+        MIJRTrainer(**{**options, "segments": 30}, resume=True).run()
+
+
+def test_pool_labels_masks_takes_the_retrieved_instances_true_labels():
+    pseudo = MIJR(**TINY).fit(pool(6, 6))
+    image, base, _ = scene(30)
+    target = pseudo.analyse_targets([image], [base])[0]
+    for record in pseudo.pool.records:
+        record.pgt = np.full_like(record.pgt, IGNORED)  # no pseudo label anywhere in the pool
+    truth = MIJR(**TINY, pool_labels="masks")
+    truth.pool = pseudo.pool
+    assert sum(len(x) for x, _, _ in pseudo.retrieved_instances(target)) == 0
+    from_masks = truth.retrieved_instances(target)
+    assert sum(len(x) for x, _, _ in from_masks) > 0 and 0 < float(torch.cat([y for _, y, _ in from_masks]).mean()) < 1
+    truth.pool = MIJR(**TINY).fit(pool(6, 2)).pool
+    with pytest.raises(ValueError, match="has no mask"):
+        for record in truth.pool.records:
+            truth.retrieved_instances(record)
