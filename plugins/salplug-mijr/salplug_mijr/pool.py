@@ -6,6 +6,7 @@ read back with torch's weights-only loader, so a fitted refiner is reused withou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,24 @@ class Projection:
         return (x - self.mean) @ self.components
 
 
+class StoredRecords(Sequence[Record]):
+    """A loaded pool's records, kept in their stored form (fp16 features, uint8 grey, int16 labels) and
+    decoded on access: a target touches its few retrieved images, and 5,000 decoded records would
+    take about four times the memory (6 GB instead of 2.3)."""
+
+    def __init__(self, states: list[dict]):
+        self.states = states
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __getitem__(self, index: int) -> Record:
+        return Record.from_state(self.states[index])
+
+
 @dataclass
 class Pool:
-    records: list[Record]
+    records: Sequence[Record]
     descriptors: Tensor
     projection: Projection
     filter: PairFilter
@@ -63,7 +79,8 @@ class Pool:
         """Atomically write the pool file."""
         return write_payload({
             "format": FORMAT, "analysis": self.analysis, "card": self.card,
-            "records": [r.to_state() for r in self.records], "descriptors": self.descriptors,
+            "records": self.records.states if isinstance(self.records, StoredRecords) else [r.to_state() for r in self.records],
+            "descriptors": self.descriptors,
             "projection": {"mean": self.projection.mean, "components": self.projection.components},
             "filter": {"features": self.filter.mean.numel(), "state": self.filter.state_dict()},
         }, path)
@@ -78,7 +95,7 @@ class Pool:
         pair_filter.load_state_dict(payload["filter"]["state"])
         pair_filter.eval()
         return cls(
-            records=[Record.from_state(s) for s in payload["records"]], descriptors=payload["descriptors"],
+            records=StoredRecords(payload["records"]), descriptors=payload["descriptors"],
             projection=Projection(**payload["projection"]), filter=pair_filter, analysis=payload["analysis"],
             card=payload["card"],
         )

@@ -8,6 +8,7 @@ import pytest
 import torch
 from mijr_synthetic import pool, scene
 from salplug_mijr import MIJR, MIJRTrainer
+from salplug_mijr.pool import StoredRecords
 from salplug_mijr.pseudo import IGNORED
 
 import salplug
@@ -39,6 +40,15 @@ def test_fit_records_the_pool_and_the_filter(fitted):
     assert 0 < card["filter_positive_share"] < 1
     assert refiner.config.size == 64 and refiner.config.segments == 40  # analysis fields follow the pool
     assert refiner.pool.records[0].features.shape[1] == 128
+    assert isinstance(refiner.pool.records, StoredRecords)  # decoded on access, not all at load
+
+
+def test_a_loaded_pool_saves_back_unchanged(fitted, tmp_path):
+    loaded = MIJR(index=str(fitted), backbone_weights=None)
+    again = MIJR(index=str(loaded.save_index(tmp_path / "again.pt")), backbone_weights=None)
+    assert len(again.pool.records) == len(loaded.pool.records) == 8
+    for a, b in zip(loaded.pool.records, again.pool.records):
+        assert a.key == b.key and torch.equal(a.features, b.features) and np.array_equal(a.regions.labels, b.regions.labels)
 
 
 def test_mijr_conformance(fitted):
