@@ -50,6 +50,12 @@ class Projection:
     def __call__(self, x: Tensor) -> Tensor:
         return (x - self.mean) @ self.components
 
+    def project(self, record: Record) -> Record:
+        """The record with both kinds of instance features projected (in place)."""
+        record.features = self(record.features)
+        record.proposal_features = self(record.proposal_features)
+        return record
+
 
 class StoredRecords(Sequence[Record]):
     """A loaded pool's records, kept in their stored form (fp16 features, uint8 grey, int16 labels) and

@@ -118,11 +118,6 @@ class MIJR(Refiner):
     def device_of_encoder(self) -> torch.device:
         return next(self.encoder.parameters()).device
 
-    def _project(self, record: Record, projection: Projection) -> Record:
-        record.features = projection(record.features)
-        record.proposal_features = projection(record.proposal_features)
-        return record
-
     def _align(self, target: Record, other: Record):
         c = self.config
         return align(target, other, step=c.step, lam=c.displacement, sigma=c.match_sigma, top_k=c.top_k)
@@ -136,7 +131,7 @@ class MIJR(Refiner):
         records = self.analyse_pool(items)
         log(f"mijr: analysed {len(records)} pool images in {time.time() - start:.0f}s")
         projection = self.fit_projection(records)
-        records = [self._project(r, projection) for r in records]
+        records = [projection.project(r) for r in records]
         descriptors = describe([r.gray for r in records])
         examples = [self.pair_examples(records[t], records[n])
                     for t, neighbours in self.filter_neighbours(records, descriptors) for n in neighbours]
@@ -206,7 +201,7 @@ class MIJR(Refiner):
     def analyse_targets(self, images: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> list[Record]:
         """Targets (H×W×3 images in [0, 1], H×W base maps) analysed and projected with the fitted pool's projection."""
         records = self._records([str(i) for i in range(len(images))], images, maps, [None] * len(images))
-        return [self._project(r, self.pool.projection) for r in records]
+        return [self.pool.projection.project(r) for r in records]
 
     def retrieved_instances(self, target: Record) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Per retrieved pool image, its instances aligned with the target in pairs the filter keeps:

@@ -73,7 +73,7 @@ def _analyse(stems: list[str], projection: Projection | None) -> tuple[list[Reco
     with torch.no_grad():
         records = refiner.analyse_pool(pool_images(data, stems))
     if projection is not None:
-        records = [refiner._project(r, projection) for r in records]
+        records = [projection.project(r) for r in records]
     return records, describe([r.gray for r in records])
 
 
@@ -171,7 +171,7 @@ class MIJRTrainer(salplug.Trainer):
                 raw = run_map(_analysis_part, [(chunks[i], None, None) for i in range(sample)])
                 projection = refiner.fit_projection([r for records, _ in raw for r in records])
                 for i, (records, descriptors) in enumerate(raw):
-                    _write_part(parts / f"records-{i:04d}.pt", [refiner._project(r, projection) for r in records], descriptors)
+                    _write_part(parts / f"records-{i:04d}.pt", [projection.project(r) for r in records], descriptors)
                 torch.save({"mean": projection.mean, "components": projection.components}, projection_file)
                 log(f"mijr: projection fitted on {sum(len(c) for c in chunks[:sample])} pool images")
             projection = Projection(**torch.load(projection_file, weights_only=True))
