@@ -29,7 +29,7 @@ from torch import Tensor
 import salplug
 from salplug.components import input_field
 from salplug.datasets import DatasetError, FolderDataset, subset
-from salplug.io import read_image, read_map, read_mask
+from salplug.io import atomic_write, read_image, read_map, read_mask
 from salplug.training import log
 
 from .analysis import Record
@@ -92,13 +92,17 @@ def _pairs_part(job: tuple[list[tuple[Record, list[Record]]], str]) -> None:
     work, path = job
     refiner = _worker["refiner"]
     examples = [refiner.pair_examples(target, other) for target, others in work for other in others]
-    torch.save([tuple(e) for e in examples], f"{path}.tmp")
-    Path(f"{path}.tmp").replace(path)
+    _save([tuple(e) for e in examples], path)
+
+
+def _save(obj: Any, path: str | Path) -> None:
+    """torch.save in one rename: a part that exists is whole, which is what resuming trusts."""
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_part(path: str | Path, records: list[Record], descriptors: Tensor) -> None:
-    torch.save({"records": [r.to_state() for r in records], "descriptors": descriptors}, f"{path}.tmp")
-    Path(f"{path}.tmp").replace(path)
+    _save({"records": [r.to_state() for r in records], "descriptors": descriptors}, path)
 
 
 def _read_part(path: Path) -> tuple[list[Record], Tensor]:
@@ -172,7 +176,7 @@ class MIJRTrainer(salplug.Trainer):
                 projection = refiner.fit_projection([r for records, _ in raw for r in records])
                 for i, (records, descriptors) in enumerate(raw):
                     _write_part(parts / f"records-{i:04d}.pt", [projection.project(r) for r in records], descriptors)
-                torch.save({"mean": projection.mean, "components": projection.components}, projection_file)
+                _save({"mean": projection.mean, "components": projection.components}, projection_file)
                 log(f"mijr: projection fitted on {sum(len(c) for c in chunks[:sample])} pool images")
             projection = Projection(**torch.load(projection_file, weights_only=True))
             todo = [i for i in range(count) if not (parts / f"records-{i:04d}.pt").exists()]
