@@ -12,10 +12,11 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from salplug.components import ComponentConfig, Refiner
+from salplug.confidence import merge
 from salplug.resize import resize
 
 from .model import LDPSNet
-from .relations import match_confidence, merge, pair_labels, pair_loss
+from .relations import match_confidence, pair_labels, pair_loss
 
 SHIPPED = "shipped"
 SHIPPED_FILE = "ldps-mobilenetv2-256.pt"
@@ -53,6 +54,9 @@ class LDPS(Refiner):
         """Anchor fallback: with no prior pixel >= theta_fg, the top topk fraction of pixels by prior."""
         merge: bool = True
         """Keep the prior where it is more confident than the new score (|x - 0.5|); False: score only."""
+        merge_tolerance: float = Field(0.0, ge=0, le=0.5)
+        """The score also wins where its confidence is within this much of the prior's (0: the paper's
+        rule; see the README's duts-side table for saturated, 8-bit priors)."""
         match_confidence: bool | None = None
         """Before the merge, scale the score's logits per image so its mean confidence equals the
         prior's (no labels used); False: the sigmoid as it comes. None: on in checkpoint mode,
@@ -145,5 +149,5 @@ class LDPS(Refiner):
         else:
             score = self.score(small, prior)
         score = resize(score, (height, width)).clamp(0, 1)
-        out = merge(saliency, score) if cfg.merge else score
+        out = merge(saliency, score, cfg.merge_tolerance) if cfg.merge else score
         return torch.nan_to_num(out.float(), nan=0.0).clamp(0, 1)

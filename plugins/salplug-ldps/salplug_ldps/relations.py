@@ -1,4 +1,4 @@
-"""Pure tensor functions of LDPS: the foreground anchor, pair labels, the pair loss and the merge rule.
+"""Pure tensor functions of LDPS: the foreground anchor, pair labels, the pair loss and confidence matching.
 
 Everything here works on batches (``B×C×H×W`` features, ``B×1×H×W`` maps in [0, 1]) and
 has no parameters, so it is tested on synthetic maps without any network.
@@ -95,9 +95,3 @@ def match_confidence(logits: Tensor, prior: Tensor, low: float = 1 / 16, high: f
         lo = torch.where(above, lo, mid)
     tau = ((lo + hi) / 2).exp()
     return torch.sigmoid(logits * tau.reshape(b, *([1] * (logits.dim() - 1))).to(logits.dtype))
-
-
-def merge(prior: Tensor, score: Tensor) -> Tensor:
-    """Per pixel, keep the more confident of the two maps (confidence ``|x - 0.5|``; ties keep the prior)."""
-    take_score = (score - 0.5).abs() > (prior - 0.5).abs()
-    return torch.where(take_score, score, prior)

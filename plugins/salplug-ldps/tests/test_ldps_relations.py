@@ -1,8 +1,8 @@
-"""Anchor, pair labels, pair loss, confidence matching and merge rule of LDPS on small synthetic maps (no network)."""
+"""Anchor, pair labels, pair loss and confidence matching of LDPS on small synthetic maps (no network)."""
 
 import torch
 
-from salplug_ldps.relations import anchor_weights, foreground_anchor, match_confidence, merge, pair_labels, pair_loss
+from salplug_ldps.relations import anchor_weights, foreground_anchor, match_confidence, pair_labels, pair_loss
 
 
 def two_region_features(h: int = 8, w: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,13 +75,6 @@ def test_ldps_pair_loss_balanced_and_safe():
     empty = pair_loss(logits, labels, nothing)
     empty.backward()
     assert float(empty.detach()) == 0.0 and torch.isfinite(logits.grad).all()
-
-
-def test_ldps_merge_keeps_the_more_confident_map():
-    prior = torch.tensor([0.9, 0.5, 0.45, 0.1, 0.6]).view(1, 1, 1, 5)
-    score = torch.tensor([0.2, 0.95, 0.05, 0.7, 0.4]).view(1, 1, 1, 5)
-    out = merge(prior, score)
-    assert out.view(-1).tolist() == torch.tensor([0.9, 0.95, 0.05, 0.1, 0.6]).tolist()
 
 
 def confidence(maps: torch.Tensor) -> torch.Tensor:
