@@ -11,6 +11,7 @@ from pydantic import Field
 from torch import Tensor
 
 from salplug.components import ComponentConfig, Refiner
+from salplug.confidence import merge
 from salplug.errors import CheckpointError
 from salplug.resize import resize
 from salplug.weights import checkpoint_architecture
@@ -88,6 +89,11 @@ class LPS(Refiner):
         region: Literal["conv", "fc"] | None = Field(
             default=None, description="Region embedding: conv layers then average, or average then FC (None: checkpoint's, else conv)."
         )
+        merge: bool = Field(
+            default=True, description="Per pixel, keep the prior where it is more confident than LPS's map (|x - 0.5|, "
+            "LDPS's rule; chosen on held-out DUTS-TR images, see the README); false: LPS's map alone (the paper).")
+        merge_tolerance: float = Field(
+            default=0.0, ge=0, le=0.5, description="LPS's map also wins where its confidence is within this much of the prior's.")
         seed: int = Field(default=0, description="Seed of the random initialisation of the untrained layers.")
 
     def __init__(self, config=None, **options: Any):
@@ -112,5 +118,5 @@ class LPS(Refiner):
         small = resize(image, self.arch["size"]).clamp(0, 1)
         prior = resize(saliency.float(), self.arch["size"]).clamp(0, 1)
         out = self.net.refine(small, prior, self.config.iterations, self.config.average)
-        out = resize(out, (height, width))
-        return torch.nan_to_num(out.float(), nan=0.5).clamp(0, 1)
+        out = torch.nan_to_num(resize(out, (height, width)).float(), nan=0.5).clamp(0, 1)
+        return merge(saliency, out, self.config.merge_tolerance) if self.config.merge else out
