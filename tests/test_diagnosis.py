@@ -5,11 +5,21 @@ import re
 import cv2
 import numpy as np
 
+from salplug import diagnosis
+from salplug.components import Refiner
+from salplug.diagnosis import main, per_image, s_measure, summary
 from salplug.io import map_tensor
-from salplug_lps import LPS
-from salplug_lps.diagnosis import main, per_image, s_measure, summary
 
-FAST = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8, "dim": 8}
+
+class EraseLeft(Refiner):
+    """Test refiner: clears the left half of the map, so part of each object is lost."""
+
+    name = "erase-left"
+
+    def forward(self, image, saliency):
+        out = saliency.clone()
+        out[..., : out.shape[-1] // 2] = 0
+        return out
 
 
 def write_dataset(root):
@@ -24,17 +34,20 @@ def write_dataset(root):
         cv2.imwrite(str(root / "priors" / "p" / f"im{i}.png"), (mask * 0.7).astype(np.uint8))
 
 
-def test_lps_diagnosis_rows_score_the_prior_and_the_output(tmp_path, capsys):
+def test_diagnosis_rows_score_the_prior_and_the_output(tmp_path, capsys, monkeypatch):
     write_dataset(tmp_path)
-    rows = per_image(LPS(**FAST, merge=False), tmp_path, "p")
+    rows = per_image(EraseLeft(), tmp_path, "p")
     assert [r.stem for r in rows] == ["im0", "im1", "im2"]
     perfect = map_tensor((cv2.imread(str(tmp_path / "masks" / "im0.png"), 0) / 255).astype(np.float32))
     assert s_measure(perfect, perfect[0, 0].numpy() > 0.5) > 0.99
     for r in rows:
         assert 0.7 - 0.01 < r.object_prior < 0.7 + 0.01 and r.background_prior == 0.0
-        assert 0 <= r.s_out <= 1 and r.s_prior > 0.9
+        assert 0 < r.object_out < r.object_prior - 0.1 and r.background_out == 0.0
+        assert r.s_prior > 0.9 and 0 <= r.s_out < r.s_prior
     text = summary(rows)
     assert text.startswith("3 images") and sorted(re.findall(r"\bim\d\b", text)) == ["im0", "im1", "im2"]
-    assert main(["--dataset", str(tmp_path), "--prior", "p", "--set", "checkpoint=null", "--set", "backbone_weights=null",
-                 "--set", "size=64", "--set", "channels=8", "--set", "dim=8", "--worst", "2"]) == 0
+    built = []
+    monkeypatch.setattr(diagnosis, "build", lambda kind, name, **options: built.append((kind, name, options)) or EraseLeft())
+    assert main(["--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size=64", "--worst", "2"]) == 0
+    assert built == [("refiner", "erase-left", {"size": 64})]
     assert len(re.findall(r"\bim\d\b", capsys.readouterr().out)) == 2

@@ -1,8 +1,9 @@
-"""Where LPS's S-measure change comes from, image by image: spread thin, or a few images.
+"""Where a refiner's S-measure change comes from, image by image: spread thin, or a few images.
 
-    python -m salplug_lps.diagnosis --dataset runs/sod-dev-plus --prior picanet [--set iterations=3]
+    python -m salplug.diagnosis --refiner lps --dataset runs/sod-dev-plus --prior picanet [--set iterations=3]
 
-Per image: the S-measure of the prior and of LPS's output, and both maps' means on the
+`salplug eval` gives a dataset's means; this gives, per image, the S-measure of the prior and
+of the refiner's output, and both maps' means on the
 mask's object and background pixels, so a fall can be read as parts of objects lost or
 background gained. A diagnosis of a report set, never a source of choices.
 """
@@ -17,11 +18,11 @@ import numpy as np
 import torch
 import yaml
 
-from salplug.datasets import FolderDataset
-from salplug.io import image_tensor, map_tensor, read_image, read_map, read_mask, to_uint8
-from salplug.sodmetrics import prepare_uint8, smeasure
-
-from .refiner import LPS
+from .components import Refiner
+from .datasets import FolderDataset
+from .factory import build
+from .io import image_tensor, map_tensor, read_image, read_map, read_mask, to_uint8
+from .sodmetrics import prepare_uint8, smeasure
 
 LARGE = 0.05
 """An S-measure change at least this large counts as one image's large drop in the summary."""
@@ -49,7 +50,7 @@ def s_measure(saliency: torch.Tensor, mask: np.ndarray) -> float:
     return float(smeasure(pred, gt))
 
 
-def per_image(refiner: LPS, dataset: Path, prior: str) -> list[Row]:
+def per_image(refiner: Refiner, dataset: Path, prior: str) -> list[Row]:
     """One row per image of `dataset` that has a mask and a `prior` map."""
     data = FolderDataset(dataset, masks=True, prior=prior)
     rows = []
@@ -80,17 +81,18 @@ def summary(rows: list[Row], worst: int = 10) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m salplug_lps.diagnosis", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m salplug.diagnosis", description=__doc__.splitlines()[0])
+    parser.add_argument("--refiner", required=True, help="a registered refiner's name")
     parser.add_argument("--dataset", required=True, help="dataset folder: images/, masks/, priors/NAME")
     parser.add_argument("--prior", required=True, help="the prior folder's name under priors/")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="an lps config field (YAML value)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="one of the refiner's config fields (YAML value); repeat for more")
     parser.add_argument("--worst", type=int, default=10, help="images listed, worst change first")
     args = parser.parse_args(argv)
     options = {}
     for item in args.set:
         field, _, value = item.partition("=")
         options[field] = yaml.safe_load(value)
-    print(summary(per_image(LPS(**options), Path(args.dataset), args.prior), args.worst))
+    print(summary(per_image(build("refiner", args.refiner, **options), Path(args.dataset), args.prior), args.worst))
     return 0
 
 
