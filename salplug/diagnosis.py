@@ -69,10 +69,10 @@ def summary(rows: list[Row], worst: int = 10) -> str:
     """Mean change, the share of it carried by large drops, and the worst images."""
     change = np.array([r.change for r in rows])
     large = change[change <= -LARGE]
-    share = large.sum() / change.sum() if change.sum() < 0 else float("nan")
+    carried = f"carrying {large.sum() / change.sum():.0%} of the net fall" if change.sum() < 0 else "the net change is a gain"
     lines = [f"{len(rows)} images: S-measure {np.mean([r.s_prior for r in rows]):.4f} -> "
              f"{np.mean([r.s_out for r in rows]):.4f} (mean change {change.mean():+.4f}); "
-             f"{len(large)} images fall by {LARGE} or more, carrying {share:.0%} of the net change",
+             f"{len(large)} images fall by {LARGE} or more, {carried}",
              "change    object prior -> out   background prior -> out   image"]
     for r in sorted(rows, key=lambda r: r.change)[:worst]:
         lines.append(f"{r.change:+.3f}    {r.object_prior:.2f} -> {r.object_out:.2f}           "

@@ -46,6 +46,7 @@ def test_diagnosis_rows_score_the_prior_and_the_output(tmp_path, capsys, monkeyp
         assert r.s_prior > 0.9 and 0 <= r.s_out < r.s_prior
     text = summary(rows)
     assert text.startswith("3 images") and sorted(re.findall(r"\bim\d\b", text)) == ["im0", "im1", "im2"]
+    assert "3 images fall by 0.05 or more, carrying 100% of the net fall" in text
     built = []
     monkeypatch.setattr(diagnosis, "build", lambda kind, name, **options: built.append((kind, name, options)) or EraseLeft())
     assert main(["--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size=64", "--worst", "2"]) == 0
