@@ -3,9 +3,9 @@
     python -m salplug.diagnosis --refiner lps --dataset runs/sod-dev-plus --prior picanet [--set iterations=3]
 
 `salplug eval` gives a dataset's means; this gives, per image, the S-measure of the prior and
-of the refiner's output, and both maps' means on the
-mask's object and background pixels, so a fall can be read as parts of objects lost or
-background gained. A diagnosis of a report set, never a source of choices.
+of the refiner's output, and both maps' means on the mask's object and background pixels, so
+a fall can be read as parts of objects lost or background gained. It explains figures; run on
+a report set it must not become the source of a choice.
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = {}
     for item in args.set:
-        field, _, value = item.partition("=")
+        field, equals, value = item.partition("=")
+        if not equals:
+            parser.error(f"--set: expected FIELD=VALUE, got {item!r}")
         options[field] = yaml.safe_load(value)
     print(summary(per_image(build("refiner", args.refiner, **options), Path(args.dataset), args.prior), args.worst))
     return 0

@@ -4,6 +4,7 @@ import re
 
 import cv2
 import numpy as np
+import pytest
 
 from salplug import diagnosis
 from salplug.components import Refiner
@@ -52,3 +53,6 @@ def test_diagnosis_rows_score_the_prior_and_the_output(tmp_path, capsys, monkeyp
     assert main(["--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size=64", "--worst", "2"]) == 0
     assert built == [("refiner", "erase-left", {"size": 64})]
     assert len(re.findall(r"\bim\d\b", capsys.readouterr().out)) == 2
+    with pytest.raises(SystemExit):
+        main(["--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size"])
+    assert "expected FIELD=VALUE, got 'size'" in capsys.readouterr().err
