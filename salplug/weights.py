@@ -74,11 +74,12 @@ def save_component(component: Component, path: str | Path, card: Mapping[str, An
     return write_payload(payload, path)
 
 
-def write_payload(payload: Mapping[str, Any], path: str | Path) -> Path:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+def write_payload(payload: Any, path: str | Path) -> Path:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file
+    (a mapping is saved as a plain dict, so the weights-only reader takes it)."""
     path = Path(path)
     with atomic_write(path) as tmp:
-        torch.save(dict(payload), tmp)
+        torch.save(dict(payload) if isinstance(payload, Mapping) else payload, tmp)
     return path
 
 

@@ -29,8 +29,9 @@ from torch import Tensor
 import salplug
 from salplug.components import input_field
 from salplug.datasets import DatasetError, FolderDataset, subset
-from salplug.io import atomic_write, read_image, read_map, read_mask
+from salplug.io import read_image, read_map, read_mask
 from salplug.training import log
+from salplug.weights import write_payload
 
 from .analysis import Record
 from .pool import PoolImage, Projection
@@ -92,17 +93,11 @@ def _pairs_part(job: tuple[list[tuple[Record, list[Record]]], str]) -> None:
     work, path = job
     refiner = _worker["refiner"]
     examples = [refiner.pair_examples(target, other) for target, others in work for other in others]
-    _save([tuple(e) for e in examples], path)
-
-
-def _save(obj: Any, path: str | Path) -> None:
-    """torch.save in one rename: a part that exists is whole, which is what resuming trusts."""
-    with atomic_write(path) as tmp:
-        torch.save(obj, tmp)
+    write_payload([tuple(e) for e in examples], path)
 
 
 def _write_part(path: str | Path, records: list[Record], descriptors: Tensor) -> None:
-    _save({"records": [r.to_state() for r in records], "descriptors": descriptors}, path)
+    write_payload({"records": [r.to_state() for r in records], "descriptors": descriptors}, path)
 
 
 def _read_part(path: Path) -> tuple[list[Record], Tensor]:
@@ -176,7 +171,7 @@ class MIJRTrainer(salplug.Trainer):
                 projection = refiner.fit_projection([r for records, _ in raw for r in records])
                 for i, (records, descriptors) in enumerate(raw):
                     _write_part(parts / f"records-{i:04d}.pt", [projection.project(r) for r in records], descriptors)
-                _save({"mean": projection.mean, "components": projection.components}, projection_file)
+                write_payload({"mean": projection.mean, "components": projection.components}, projection_file)
                 log(f"mijr: projection fitted on {sum(len(c) for c in chunks[:sample])} pool images")
             projection = Projection(**torch.load(projection_file, weights_only=True))
             todo = [i for i in range(count) if not (parts / f"records-{i:04d}.pt").exists()]
