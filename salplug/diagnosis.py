@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
+from .cli import CommandError, parse_settings
 from .components import Refiner
 from .datasets import FolderDataset
 from .factory import build
@@ -88,12 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="one of the refiner's config fields (YAML value); repeat for more")
     parser.add_argument("--worst", type=int, default=10, help="images listed, worst change first")
     args = parser.parse_args(argv)
-    options = {}
-    for item in args.set:
-        field, equals, value = item.partition("=")
-        if not equals:
-            parser.error(f"--set: expected FIELD=VALUE, got {item!r}")
-        options[field] = yaml.safe_load(value)
+    try:
+        options = parse_settings(args.set, "FIELD=VALUE")
+    except CommandError as err:
+        parser.error(str(err))
     print(summary(per_image(build("refiner", args.refiner, **options), Path(args.dataset), args.prior), args.worst))
     return 0
 

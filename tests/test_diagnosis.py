@@ -55,4 +55,4 @@ def test_diagnosis_rows_score_the_prior_and_the_output(tmp_path, capsys, monkeyp
     assert len(re.findall(r"\bim\d\b", capsys.readouterr().out)) == 2
     with pytest.raises(SystemExit):
         main(["--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size"])
-    assert "expected FIELD=VALUE, got 'size'" in capsys.readouterr().err
+    assert "expected --set FIELD=VALUE, got 'size'" in capsys.readouterr().err
