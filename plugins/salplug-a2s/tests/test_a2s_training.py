@@ -126,3 +126,53 @@ def test_a2s_pseudo_labels_are_the_same_in_worker_processes():
 def test_a2s_image_list_must_name_existing_stems(image_folder):
     with pytest.raises(ValueError, match="not found"):
         list_images([image_folder], only={"0", "missing"})
+
+
+def test_a2s_stage2_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(image_folder, tmp_path, monkeypatch):
+    """The state written at an epoch end (weights, optimiser, schedule, rectified labels, RNG) continues the run exactly."""
+    import salplug_a2s.train_stage2 as train_stage2
+
+    stage1 = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "s1.pt"), cache_dir=None, epochs=1,
+                           images=[str(image_folder)], backbone_weights=None, size=64, channels=8, batch_size=2).run()
+    common = {"images": [str(image_folder)], "backbone_weights": None, "size": 64, "channels": 8, "batch_size": 2,
+              "stage1_checkpoint": str(stage1), "labels_dir": None, "epochs": 3, "milestones": [2], "rectify_after": 1}
+    whole = salplug.build("trainer", "a2s", out=str(tmp_path / "whole.pt"), **common).run()
+
+    real_write = train_stage2.write_payload
+
+    def write_then_stop(payload, path):
+        real_write(payload, path)
+        if payload["epochs_done"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_stage2, "write_payload", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        salplug.build("trainer", "a2s", out=str(tmp_path / "cut.pt"), **common).run()
+    monkeypatch.setattr(train_stage2, "write_payload", real_write)
+    with pytest.raises(salplug.CheckpointError, match=r"lr \(state 0.005, now 0.001\)"):
+        salplug.build("trainer", "a2s", out=str(tmp_path / "cut.pt"), resume=True, **{**common, "lr": 0.001}).run()
+    cut = salplug.build("trainer", "a2s", out=str(tmp_path / "cut.pt"), resume=True, **common).run()
+
+    a = A2S(checkpoint=str(whole), backbone_weights=None)
+    b = A2S(checkpoint=str(cut), backbone_weights=None)
+    assert b.card["training"]["epochs_done"] == 3 and b.card["resumed"] == [2]
+    assert b.card["training"]["loss_history"] == a.card["training"]["loss_history"]
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+def test_a2s_stage2_step_in_bf16_keeps_the_loss_in_fp32():
+    """SSIM's variances cancel below zero in bf16 (the loss went to −inf); the step takes the loss in fp32."""
+    from salplug.samples import sample_batch
+    from salplug_a2s.train_stage2 import train_step
+
+    images = sample_batch(128, 2)
+    labels = (images.mean(dim=1, keepdim=True) > 0.5).float()
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        model = A2S(checkpoint=None, backbone_weights=None, size=128, channels=8, seed=0)
+        model.train()
+        optim = torch.optim.SGD(model.parameters(), lr=0.0)
+        losses[precision], logits = train_step(model, optim, images, labels, precision)
+        assert logits.dtype == torch.float32
+    assert np.isfinite(losses["bf16"]) and abs(losses["bf16"] - losses["fp32"]) < 0.05 * losses["fp32"]
