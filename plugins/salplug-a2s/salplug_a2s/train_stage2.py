@@ -166,9 +166,9 @@ class A2STrainer(salplug.Trainer):
     def run(self) -> Path:
         cfg = self.config
         start = time.time()
+        state = self.load_state() if cfg.resume else None
         items, images, generator = start_run(cfg, self.name)
         validation = Validation(cfg)
-        state = self.load_state() if cfg.resume else None
         if state is None:
             labels, figures, digest = self.labels(images, [k for k, _ in items], validation)
         else:
