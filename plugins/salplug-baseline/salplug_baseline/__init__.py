@@ -1,11 +1,17 @@
-"""A supervised baseline detector trained on DUTS-TR masks: prior `baseline`, trainer `baseline`."""
+"""A supervised baseline detector trained on DUTS-TR masks: prior `baseline`, trainer `baseline`, backbone `baseline`."""
 
 import salplug
 
+from .backbone import BaselineFeatures
 from .prior import Baseline
 from .train import BaselineTrainer
 
-__all__ = ["Baseline", "BaselineTrainer"]
+__all__ = ["Baseline", "BaselineFeatures", "BaselineTrainer"]
+
+
+@salplug.hookimpl
+def salplug_register_backbones(register):
+    register(BaselineFeatures)
 
 
 @salplug.hookimpl

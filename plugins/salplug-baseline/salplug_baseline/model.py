@@ -29,12 +29,22 @@ class PyramidDecoder(nn.Module):
         self.mix = nn.ModuleList([conv_gn_relu(w, w) for w in widths])
         self.head = nn.Conv2d(widths[0], 1, 1)
 
-    def forward(self, features: Sequence[Tensor]) -> Tensor:
-        x = None
+    @property
+    def widths(self) -> list[int]:
+        """Channels of each level's mixed map, shallow to deep."""
+        return [m[0].out_channels for m in self.mix]
+
+    def levels(self, features: Sequence[Tensor]) -> list[Tensor]:
+        """Each level's mixed map (shallow to deep): deep context carried down to every stride."""
+        x, mixed = None, []
         for level in reversed(range(len(features))):
             lateral = self.lateral[level](features[level])
             if x is not None:
                 x = F.interpolate(self.project[level](x), size=lateral.shape[-2:], mode="bilinear", align_corners=False)
                 lateral = lateral + x
             x = self.mix[level](lateral)
-        return self.head(x)
+            mixed.append(x)
+        return mixed[::-1]
+
+    def forward(self, features: Sequence[Tensor]) -> Tensor:
+        return self.head(self.levels(features)[0])

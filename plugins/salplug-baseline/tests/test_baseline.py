@@ -9,7 +9,7 @@ import torch
 import salplug
 from salplug.errors import CheckpointError
 from salplug.io import read_map, write_png
-from salplug_baseline import Baseline
+from salplug_baseline import Baseline, BaselineFeatures
 from salplug_baseline.out_of_fold import main as out_of_fold_main
 from salplug_baseline.prior import shipped_path
 from salplug_baseline.train import saliency_loss, training_keys
@@ -19,6 +19,21 @@ SMALL = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 1
 
 def test_baseline_conformance():
     salplug.testing.check_component(Baseline, SMALL)
+
+
+def test_baseline_backbone_conformance():
+    salplug.testing.check_component(BaselineFeatures, {"weights": None})
+
+
+def test_backbone_levels_are_the_maps_the_prior_reads_its_logits_from():
+    torch.manual_seed(0)
+    features = BaselineFeatures(weights=None)
+    image = torch.rand(2, 3, 64, 64)
+    levels = features(image)
+    assert [f.shape[1] for f in levels] == features.channels
+    assert [64 // f.shape[-1] for f in levels] == features.strides
+    detector = features.detector
+    torch.testing.assert_close(detector.decoder.head(levels[0]), detector.logits(image))
 
 
 def test_an_untrained_baseline_is_flagged():
@@ -85,3 +100,4 @@ def test_shipped_checkpoints_load_and_name_their_data(tag):
     prior = Baseline(checkpoint=tag, backbone_weights=None)
     assert "duts-tr" in prior.card["data"]["root"] and "sod-dev" not in prior.card["data"]["root"]
     assert prior(torch.rand(1, 3, 41, 53)).shape == (1, 1, 41, 53)
+    assert BaselineFeatures(weights=tag).card == prior.card
