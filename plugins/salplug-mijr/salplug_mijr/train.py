@@ -28,7 +28,7 @@ from torch import Tensor
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import DatasetError, FolderDataset, subset
+from salplug.datasets import DatasetError, FolderDataset, split, subset
 from salplug.io import read_image, read_map, read_mask
 from salplug.training import log
 from salplug.weights import write_payload
@@ -116,6 +116,9 @@ class MIJRTrainer(salplug.Trainer):
                                 description="Base maps of those images, from a detector that never trained on them.",
                                 how=f"make the baseline's out-of-fold maps: {OOF}")
         pool_size: int | None = Field(default=5000, ge=2, description="Pool images, evenly spaced over the sorted stems (paper: 5,000; None: all).")
+        pool_fold: int | None = Field(default=None, ge=0, description="Draw the pool from fold k of `pool_folds` only (salplug.datasets.split), "
+                                      "the images a fold-k detector never trained on: pair it with backbone 'baseline' and weights 'foldk'.")
+        pool_folds: int = Field(default=2, ge=2, description="Folds of `pool_fold` (the baseline's out-of-fold models use 2).")
         filter_images: int = Field(default=500, ge=2, description="Pool images aligned with their neighbours to train the pair filter (evenly spaced).")
         projection_images: int = Field(default=200, ge=1, description="Pool images whose raw instance features fit the PCA.")
         out: str = Field(default="runs/mijr/pool.pt", description="Pool index to write; its parts go beside it (<stem>.parts/).")
@@ -156,11 +159,12 @@ class MIJRTrainer(salplug.Trainer):
         data = FolderDataset(Path(cfg.data), masks=True, priors_dir=Path(cfg.maps))
         for path, reason in sorted(data.problems.items()):
             log(f"mijr: left out {path}: {reason}")
-        stems = subset(data.keys, cfg.pool_size)
+        candidates = data.keys if cfg.pool_fold is None else split(data.keys, cfg.pool_folds, cfg.pool_fold, "held")
+        stems = subset(candidates, cfg.pool_size)
         count = -(-len(stems) // CHUNK)
         chunks = [stems[i::count] for i in range(count)]
         sample = -(-min(cfg.projection_images, len(stems)) // CHUNK)
-        plan = {"data": cfg.data, "maps": cfg.maps, "stems": len(stems), "first": stems[:3], "chunk": CHUNK,
+        plan = {"data": cfg.data, "maps": cfg.maps, "fold": [cfg.pool_fold, cfg.pool_folds], "stems": len(stems), "first": stems[:3], "chunk": CHUNK,
                 "projection_parts": sample, "filter_images": cfg.filter_images, **self._refiner_options()}
         parts = self._parts(plan)
         refiner = MIJR(**self._refiner_options())
@@ -198,8 +202,9 @@ class MIJRTrainer(salplug.Trainer):
             "method": "MIJR (Ma et al., IEEE TMM), salplug-mijr reimplementation",
             "data": {"root": cfg.data, "maps": cfg.maps, "pool": len(stems), "first": stems[:3],
                      "filter_images": len(neighbours), "projection_images": sum(len(c) for c in chunks[:sample])},
-            "split_rule": "salplug.datasets.subset: pool_size stems evenly spaced over the sorted stems; "
-                          "filter images evenly spaced over the pool",
+            "split_rule": "salplug.datasets.subset: pool_size stems evenly spaced over the sorted stems"
+                          + ("" if cfg.pool_fold is None else f" of fold {cfg.pool_fold} of {cfg.pool_folds} (salplug.datasets.split)")
+                          + "; filter images evenly spaced over the pool",
             "labels": "masks: the filter's Table I labels and true labels for pool_labels=masks; "
                       "retrieved instances default to the pseudo GT of the base maps",
             "command": self.command(),

@@ -124,6 +124,17 @@ def test_trainer_fits_a_pool_from_folders_and_resumes_from_its_parts(tmp_path, m
         MIJRTrainer(**{**options, "segments": 30}, resume=True).run()
 
 
+def test_trainer_pool_fold_takes_the_images_a_fold_model_never_trained_on(tmp_path, monkeypatch):
+    data, maps = synthetic_dataset(tmp_path, 7)
+    out = tmp_path / "run" / "pool.pt"
+    options = dict(data=str(data), maps=str(maps), out=str(out), workers=0, pool_size=None, pool_fold=1, filter_images=2,
+                   projection_images=2, backbone_weights=None, size=64, segments=40, proposals=12, neighbours=1)
+    MIJRTrainer(**options).run()
+    pool = MIJR(index=str(out), backbone_weights=None).pool
+    assert [r.key for r in pool.records] == ["001", "003", "005"]  # salplug.datasets.split(stems, 2, 1, "held")
+    assert "of fold 1 of 2" in pool.card["split_rule"]
+
+
 def test_pool_labels_masks_takes_the_retrieved_instances_true_labels():
     pseudo = MIJR(**TINY).fit(pool(6, 6))
     image, base, _ = scene(30)
