@@ -111,9 +111,9 @@ def make_target(refiner: MIJR, image: np.ndarray, base: np.ndarray, mask: np.nda
     """Analyse one held-out image (H×W×3 in [0, 1], H×W base map, H×W uint8 mask)."""
     rec = refiner.analyse_targets([image], [base])[0]
     reg = rec.regions
-    inside = square((mask > 127).astype(np.float32), reg.labels.shape[0])
-    truth = (np.bincount(reg.labels.ravel(), inside.ravel(), reg.count) / reg.area > 0.5).astype(np.float64)
-    return Target(base, mask, rec, truth)
+    inside = square((mask > 127).astype(np.float32), reg.labels.shape[0]) > 0.5  # as `analyse` reads a pool mask
+    rec.truth = np.bincount(reg.labels.ravel(), inside.ravel(), reg.count)
+    return Target(base, mask, rec, rec.true_labels().astype(np.float64))
 
 
 def score(refiner: MIJR, targets: Iterable[Target], metrics: Sequence[str]) -> dict[str, dict[str, float]]:
