@@ -25,8 +25,9 @@ class BaselineFeatures(Backbone):
     class Config(ComponentConfig):
         weights: str | None = Field(
             default="shipped",
-            description="The detector's checkpoint: 'shipped', 'fold0'/'fold1' (out-of-fold models), a path, "
-                        "or None (untrained: tests only). Images the detector trained on get cleaner features "
+            description="The detector's checkpoint: 'shipped', 'fold0'/'fold1' (out-of-fold models), a path; "
+                        "'imagenet' or None: an untrained decoder on an ImageNet or random encoder (tests, or a host "
+                        "whose own checkpoint holds these weights). Images the detector trained on get cleaner features "
                         "than new ones: pair a fold model with the images of its held-out fold.",
         )
         frozen: bool = Field(default=True, description="No gradient to the detector (it stays in eval mode).")
@@ -34,10 +35,9 @@ class BaselineFeatures(Backbone):
     def __init__(self, config=None, **options):
         super().__init__(config, **options)
         cfg = self.config
-        if cfg.weights is None:
-            self.detector = Baseline(checkpoint=None, backbone_weights=None, size=64, channels=16)
-        else:
-            self.detector = Baseline(checkpoint=cfg.weights)
+        untrained = cfg.weights in (None, "imagenet")
+        self.detector = Baseline(checkpoint=None if untrained else cfg.weights,
+                                 backbone_weights=cfg.weights if untrained else "imagenet")
         self.card = self.detector.card
         if cfg.frozen:
             self.detector.requires_grad_(False)

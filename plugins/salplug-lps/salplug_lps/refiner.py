@@ -20,7 +20,7 @@ from .model import LPSNet
 
 SHIPPED = "shipped"
 SHIPPED_FILE = "lps-mobilenetv2.pt"
-BACKBONES = ("mobilenetv2_100", "vgg16", "tf_efficientnet_lite0", "resnet50")
+BACKBONES = ("mobilenetv2_100", "vgg16", "tf_efficientnet_lite0", "resnet50", "baseline")
 DEFAULTS: dict[str, Any] = {
     "backbone": "mobilenetv2_100",
     "size": 256,

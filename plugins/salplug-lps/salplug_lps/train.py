@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import FolderDataset, hold_out
+from salplug.datasets import FolderDataset, hold_out, split
 from salplug.resize import resize
 from salplug.training import log
 from salplug.training_data import TrainingSet
@@ -62,7 +62,11 @@ class LPSTrainer(salplug.Trainer):
         out: str = Field(default="runs/lps/lps.pt", description="Checkpoint to write; the run state goes beside it.")
         hold_out: int = Field(default=300, ge=0, description="Images kept out of training for validation (evenly spaced over sorted stems).")
         subset: int | None = Field(default=None, ge=1, description="Train on this many of the other images, evenly spaced (None: all).")
-        backbone: Literal[BACKBONES] = Field(default=DEFAULTS["backbone"], description="Backbone (the paper's: vgg16).")
+        fold: int | None = Field(default=None, ge=0, description="Train only on fold k of `folds` (salplug.datasets.split): the images "
+                                 "a fold-k detector never trained on, for backbone 'baseline' with weights 'foldk'.")
+        folds: int = Field(default=2, ge=2, description="Folds of `fold` (the baseline's out-of-fold models use 2).")
+        backbone: Literal[BACKBONES] = Field(default=DEFAULTS["backbone"], description="Backbone (the paper's: vgg16; 'baseline': "
+                                             "the baseline detector's decoder maps, weights a baseline checkpoint tag).")
         backbone_weights: str | None = Field(default="imagenet", description="Initial backbone weight tag (None: random).")
         freeze_backbone: bool = Field(default=False, description="Keep the backbone's weights fixed (train the heads only).")
         backbone_lr_mult: float = Field(default=0.1, ge=0, description="Backbone lr as a multiple of lr when not frozen.")
@@ -91,6 +95,9 @@ class LPSTrainer(salplug.Trainer):
         for path, reason in sorted(data.problems.items()):
             log(f"lps: left out {path}: {reason}")
         keys, validation = hold_out(data.keys, cfg.hold_out, cfg.subset)
+        if cfg.fold is not None:
+            fold = set(split(data.keys, cfg.folds, cfg.fold, "held"))
+            keys = [k for k in keys if k in fold]
         dataset = TrainingSet(data, keys, cfg.size, crop=cfg.crop, hflip=cfg.hflip, seed=cfg.seed)
         refiner = LPS(
             checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights, size=cfg.size,
@@ -118,11 +125,12 @@ class LPSTrainer(salplug.Trainer):
         backbone_note = "frozen" if len(groups) == 1 else f"fine-tuned at lr x{cfg.backbone_lr_mult:g}"
         card = {
             "method": "LPS (Zeng et al., CVPR 2018), salplug-lps reimplementation",
-            "data": {"root": cfg.data, "masks": True, "count": len(keys), "subset": cfg.subset,
+            "data": {"root": cfg.data, "masks": True, "count": len(keys), "subset": cfg.subset, "fold": cfg.fold, "folds": cfg.folds,
                      "held_out": len(validation), "held_out_first": validation[:3],
                      "anchors": cfg.anchors, "priors": cfg.priors, "first": keys[:3], "last": keys[-3:]},
             "split_rule": "salplug.datasets.hold_out: hold_out stems evenly spaced over the sorted stems "
-                          "(salplug.datasets.subset) never trained on; then the subset rule on the rest",
+                          "(salplug.datasets.subset) never trained on; then the subset rule on the rest"
+                          + ("" if cfg.fold is None else f", then only fold {cfg.fold} of {cfg.folds} (salplug.datasets.split)"),
             "command": self.command(),
             "stored": f"every learned tensor in fp16; {cfg.backbone} backbone {backbone_note} "
                       f"from its '{cfg.backbone_weights}' weight tag",

@@ -115,3 +115,18 @@ def test_lps_trainer_takes_anchors_from_prior_maps(dataset, tmp_path):
     ).run()
     card = LPS(checkpoint=str(out), backbone_weights=None).card
     assert card["data"]["anchors"] == "mix" and card["data"]["priors"].endswith("rough") and card["data"]["count"] == 4
+
+
+def test_lps_trainer_on_the_baseline_backbone_trains_on_one_fold(dataset, tmp_path):
+    out = tmp_path / "on-baseline.pt"
+    salplug.build(
+        "trainer", "lps", data=str(dataset), hold_out=1, fold=1, out=str(out), backbone="baseline", backbone_weights=None,
+        freeze_backbone=True, size=64, channels=8, dim=8, epochs=1, batch_size=2, workers=0,
+    ).run()
+    refiner = LPS(checkpoint=str(out), backbone_weights=None)
+    card = refiner.card
+    assert refiner.arch["backbone"] == "baseline"
+    assert card["data"]["first"] == ["s1", "s3"] and card["data"]["fold"] == 1  # s0 held out; folds of all five stems
+    assert "only fold 1 of 2" in card["split_rule"]
+    with torch.inference_mode():
+        assert refiner(torch.rand(1, 3, 40, 40), torch.rand(1, 1, 40, 40)).shape == (1, 1, 40, 40)
