@@ -5,6 +5,8 @@
 
 The stems are `salplug.datasets.hold_out`'s, the ones `salplug train lps` never trains
 on with the same `hold_out`, so choices made on this folder never look at sod-dev.
+`--fold K` keeps the held-out images of fold K only (`salplug.datasets.split`, two folds):
+the ones a fold-K baseline backbone never trained on either.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from salplug.datasets import FolderDataset, hold_out, link_view
+from salplug.datasets import FolderDataset, hold_out, link_view, split
 
 
 
@@ -21,11 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="training dataset folder (images/, masks/)")
     parser.add_argument("--hold-out", type=int, default=300, help="the trainer's hold_out (default 300)")
     parser.add_argument("--priors", nargs="*", default=[], metavar="NAME=FOLDER", help="prior maps to link as priors/NAME")
+    parser.add_argument("--fold", type=int, default=None, help="keep only the held-out images of this fold of two")
     parser.add_argument("-o", "--out", required=True, help="folder to write the links to")
     args = parser.parse_args(argv)
     priors = dict(item.split("=", 1) for item in args.priors)
     data = FolderDataset(Path(args.data), masks=True)
     _, stems = hold_out(data.keys, args.hold_out)
+    if args.fold is not None:
+        fold = set(split(data.keys, 2, args.fold, "held"))
+        stems = [s for s in stems if s in fold]
     link_view(data, stems, Path(args.out), {name: Path(folder) for name, folder in priors.items()})
     print(f"linked {len(stems)} held-out images of {args.data} into {args.out}")
     return 0

@@ -130,3 +130,10 @@ def test_lps_trainer_on_the_baseline_backbone_trains_on_one_fold(dataset, tmp_pa
     assert "only fold 1 of 2" in card["split_rule"]
     with torch.inference_mode():
         assert refiner(torch.rand(1, 3, 40, 40), torch.rand(1, 1, 40, 40)).shape == (1, 1, 40, 40)
+
+
+def test_validation_view_links_the_held_out_images_of_one_fold(dataset, tmp_path):
+    from salplug_lps.validation import main
+
+    assert main(["--data", str(dataset), "--hold-out", "3", "--fold", "1", "-o", str(tmp_path / "view")]) == 0
+    assert sorted(p.stem for p in (tmp_path / "view" / "images").iterdir()) == ["s1", "s3"]  # held out: s0, s1, s3
