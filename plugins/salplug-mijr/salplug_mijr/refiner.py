@@ -63,7 +63,8 @@ class MIJR(Refiner):
         dims: int | None = Field(default=None, ge=1, description="PCA dimensions of an instance feature; None: the pool's, else 128.")
         aggressive: tuple[float, float, float] | None = Field(default=None, description="θα, θβ, θγ of the aggressive CRF; None: the pool's, else (5, 1, 2).")
         conservative: tuple[float, float, float] | None = Field(default=None, description="θα, θβ, θγ of the conservative CRF; None: the pool's, else (200, 50, 20).")
-        backbone_weights: str | None = Field(default="imagenet", description="Backbone weight tag (None: random, for tests).")
+        backbone_weights: str | None = Field(default="imagenet", description="Backbone weight tag (None: random, for tests); "
+                                             "with a fitted pool, the pool's unless given, and a given tag must match it.")
         neighbours: int = Field(default=5, ge=1, description="Retrieved pool images per target, one classifier each (M, paper: 5).")
         top_k: int = Field(default=10, ge=1, description="First K of the alternating top-K proposal assignment (Eq. 1; paper: 10).")
         step: int = Field(default=4, ge=2, multiple_of=2, description="Grid step (px) of the dense SIFT correspondences.")
@@ -83,8 +84,9 @@ class MIJR(Refiner):
     def __init__(self, config=None, **options: Any):
         super().__init__(config, **options)
         self.pool: Pool | None = Pool.load(self.config.index) if self.config.index else None
-        self.analysis = self._analysis(self.pool.analysis if self.pool else {})
-        self.config = self.config.model_copy(update=self.analysis)
+        stored = self.pool.analysis if self.pool else {}
+        self.analysis = self._analysis(stored)
+        self.config = self.config.model_copy(update={**self.analysis, "backbone_weights": self._backbone_weights(stored)})
         with torch.random.fork_rng(devices=[]):  # a random backbone (weights None) is the same on every build
             torch.manual_seed(self.config.seed)
             self.encoder = Encoder(self.analysis["backbone"], self.config.backbone_weights)
@@ -98,6 +100,21 @@ class MIJR(Refiner):
             clash=lambda field, kept, given: f"refiner 'mijr': pool {self.config.index} was fitted with "
             f"{field}={kept!r}, got {field}={given!r}; leave {field} unset to follow the pool",
         )
+
+    def _backbone_weights(self, stored: dict[str, Any]) -> str | None:
+        """The pool's weight tag (pools before it was recorded: the config's); a tag given explicitly must match it.
+
+        Pool and targets must share one feature space: a pool fitted on a detector's features
+        and targets described by an untrained one would be compared meaninglessly, without error.
+        """
+        given = self.config.backbone_weights
+        if "backbone_weights" not in stored:
+            return given
+        kept = stored["backbone_weights"]
+        if "backbone_weights" in self.config.model_fields_set and given != kept:
+            raise CheckpointError(f"refiner 'mijr': pool {self.config.index} was fitted with backbone_weights={kept!r}, "
+                                  f"got backbone_weights={given!r}; leave backbone_weights unset to follow the pool")
+        return kept
 
     def _records(self, keys: Sequence[str], images: Sequence[np.ndarray], maps: Sequence[np.ndarray],
                  masks: Sequence[np.ndarray | None]) -> list[Record]:
@@ -187,7 +204,8 @@ class MIJR(Refiner):
             "filter_loss": [round(losses[0], 4), round(losses[-1], 4)], "filter_train_accuracy": round(accuracy, 4),
             "fit_seconds": round(seconds, 1),
         }
-        self.pool = Pool(records, descriptors, projection, pair_filter, dict(self.analysis), card)
+        analysis = {**self.analysis, "backbone_weights": self.config.backbone_weights}
+        self.pool = Pool(records, descriptors, projection, pair_filter, analysis, card)
         log(f"mijr: filter on {card['filter_pairs']} labelled pairs ({card['filter_positive_share']:.0%} helpful), "
             f"train accuracy {accuracy:.3f}")
         return self

@@ -77,6 +77,9 @@ def test_errors_name_what_is_missing(fitted, tmp_path):
         MIJR(backbone_weights=None)(*target(1))
     with pytest.raises(CheckpointError, match="segments=40, got segments=30"):
         MIJR(index=str(fitted), backbone_weights=None, segments=30)
+    with pytest.raises(CheckpointError, match="backbone_weights=None, got backbone_weights='imagenet'"):
+        MIJR(index=str(fitted), backbone_weights="imagenet")  # targets must share the pool's feature space
+    assert MIJR(index=str(fitted)).config.backbone_weights is None  # unset: the pool's
     bad = tmp_path / "bad.pt"
     torch.save({"format": "other"}, bad)
     with pytest.raises(CheckpointError, match="salplug-mijr-pool/1"):
