@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -49,7 +49,10 @@ class LoopConfig(ComponentConfig):
     max_minutes: float | None = Field(default=None, gt=0, description="Stop cleanly (resumable) after this many minutes of this run.")
     save_every_minutes: float = Field(default=5.0, gt=0, description="Minutes between run-state saves.")
     threads: int = Field(default=0, ge=0, description="torch threads (0: torch's default).")
-    device: str = Field(default="cpu", description="Device to train on (cpu, cuda); CUDA steps run in bf16 autocast.")
+    device: str = Field(default="cpu", description="Device to train on (cpu, cuda).")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="Step arithmetic: bf16 autocast (also about 2x faster on CPUs with AMX), fp32, "
+        "or auto: bf16 on CUDA, fp32 on the CPU. Trainers take their loss in fp32 either way.")
 
 
 @dataclass
@@ -175,6 +178,7 @@ def fit(
     parallel = group.world > 1
     out.parent.mkdir(parents=True, exist_ok=True)
     cuda = torch.device(cfg.device).type == "cuda"
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     progress = Progress()
@@ -237,7 +241,7 @@ def fit(
                 first, stop_at = shard(size, group)
                 if parallel:
                     gradients.weight = (stop_at - first) / size
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                with torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=bf16):
                     loss = step(batch)
                 if parallel:
                     (loss,) = data_parallel.over_ranks([loss * (stop_at - first) / size])

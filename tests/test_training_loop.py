@@ -112,3 +112,25 @@ def test_views_are_fixed_by_seed_epoch_and_index(folder):
     assert torch.equal(first["image"], again["image"]) and not torch.equal(first["image"], other["image"])
     assert first["image"].shape == (3, 16, 16) and first["mask"].shape == (1, 16, 16)
     assert epoch_order(10, 1, 0) == epoch_order(10, 1, 0) != epoch_order(10, 1, 1)
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("auto", torch.float32), ("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_precision_sets_the_step_arithmetic_on_the_cpu(folder, tmp_path, precision, dtype):
+    model = TinyPrior()
+    optim = torch.optim.SGD(model.parameters(), 1e-2)
+    data = FolderDataset(folder, masks=True)
+    seen = []
+
+    def step(batch):
+        logits = model.net(batch["image"])
+        seen.append(logits.dtype)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), batch["mask"])
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        return float(loss.detach())
+
+    config = LoopConfig(out=str(tmp_path / "p.pt"), epochs=1, batch_size=5, workers=0, precision=precision)
+    fit(trainer="tiny", model=model, optim=optim, dataset=TrainingSet(data, data.keys, 16), step=step, config=config, card={})
+    assert seen == [dtype, dtype]
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast leaves the weights in fp32

@@ -27,7 +27,8 @@ from .prior import BACKBONES, DEFAULTS, Baseline
 
 
 def saliency_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """BCE + soft IoU of logits against mask coverage, both B×1×H×W."""
+    """BCE + soft IoU of logits against mask coverage, both B×1×H×W; in fp32 whatever the network's precision."""
+    logits, mask = logits.float(), mask.float()
     bce = F.binary_cross_entropy_with_logits(logits, mask)
     p = torch.sigmoid(logits)
     inter = (p * mask).sum(dim=(2, 3))

@@ -61,9 +61,11 @@ def pair_loss(logits: Tensor, labels: Tensor, valid: Tensor) -> Tensor:
     """Jensen-Shannon MI lower bound as a balanced BCE: mean over positives plus mean over negatives.
 
     Returns a 0-dim tensor; an empty side (no positive or no negative pair) contributes 0,
-    and a batch with no valid pixel at all gives 0 with a gradient path.
+    and a batch with no valid pixel at all gives 0 with a gradient path. Taken in fp32 whatever
+    the network's precision.
     """
-    bce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    logits = logits.float()
+    bce = F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none")
     positive = valid & (labels > 0.5)
     negative = valid & (labels <= 0.5)
     total = logits.sum() * 0.0
