@@ -30,8 +30,10 @@ def test_lps_refine_batch16_256(benchmark, device, iterations):
 
 
 @pytest.mark.benchmark(group="lps-training")
-def test_lps_training_step_batch8_256(benchmark):
-    """One Adam step of the trainer at its defaults (batch 8, 256×256, backbone fine-tuned, 5 % flips), CPU."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_lps_training_step_batch8_256(benchmark, precision):
+    """One Adam step of the trainer at its defaults (batch 8, 256×256, backbone fine-tuned, 5 % flips), CPU,
+    in fp32 or in bf16 autocast as the training loop's `precision` runs it."""
     from salplug_lps.train import anchor_loss, anchor_weights
 
     images = sample_batch(256, 8)
@@ -41,11 +43,13 @@ def test_lps_training_step_batch8_256(benchmark):
     optim = torch.optim.Adam(net.parameters(), 1e-3)
 
     def step():
-        loss = anchor_loss(net, images, masks, anchor_weights(masks, None, "mask", 0.05))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = anchor_loss(net, images, masks, anchor_weights(masks, None, "mask", 0.05))
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
         return float(loss.detach())
 
-    loss = measure(benchmark, step, count=8, label="lps training step, batch 8 at 256", unit="sample", inference=False)
+    loss = measure(benchmark, step, count=8, label=f"lps training step, batch 8 at 256, {precision}", unit="sample",
+                   inference=False)
     assert loss > 0
