@@ -31,14 +31,15 @@ def test_lps_refine_batch16_256(benchmark, device, iterations):
 
 @pytest.mark.benchmark(group="lps-training")
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_lps_training_step_batch8_256(benchmark, precision):
-    """One Adam step of the trainer at its defaults (batch 8, 256×256, backbone fine-tuned, 5 % flips), CPU,
-    in fp32 or in bf16 autocast as the training loop's `precision` runs it."""
+@pytest.mark.parametrize("dim", [64, 512])
+def test_lps_training_step_batch8_256(benchmark, precision, dim):
+    """One Adam step of the trainer (batch 8, 256×256, backbone fine-tuned, 5 % flips), CPU, at the shipped
+    D = 64 and the paper's 512, in fp32 or in bf16 autocast as the training loop's `precision` runs it."""
     from salplug_lps.train import anchor_loss, anchor_weights
 
     images = sample_batch(256, 8)
     masks = images.mean(dim=1, keepdim=True) > 0.5
-    refiner = LPS(checkpoint=None)
+    refiner = LPS(checkpoint=None, dim=dim)
     net = refiner.net.train()
     optim = torch.optim.Adam(net.parameters(), 1e-3)
 
@@ -50,6 +51,6 @@ def test_lps_training_step_batch8_256(benchmark, precision):
         optim.step()
         return float(loss.detach())
 
-    loss = measure(benchmark, step, count=8, label=f"lps training step, batch 8 at 256, {precision}", unit="sample",
+    loss = measure(benchmark, step, count=8, label=f"lps training step, batch 8 at 256, D={dim}, {precision}", unit="sample",
                    inference=False)
     assert loss > 0
