@@ -96,7 +96,7 @@ class LPSTrainer(salplug.Trainer):
             log(f"lps: left out {path}: {reason}")
         keys, validation = hold_out(data.keys, cfg.hold_out, cfg.subset)
         if cfg.fold is not None:
-            fold = set(split(data.keys, cfg.folds, cfg.fold, "held"))
+            fold = set(split(FolderDataset(Path(cfg.data), masks=True).keys, cfg.folds, cfg.fold, "held"))  # the baseline's folds
             keys = [k for k in keys if k in fold]
         dataset = TrainingSet(data, keys, cfg.size, crop=cfg.crop, hflip=cfg.hflip, seed=cfg.seed)
         refiner = LPS(

@@ -159,7 +159,10 @@ class MIJRTrainer(salplug.Trainer):
         data = FolderDataset(Path(cfg.data), masks=True, priors_dir=Path(cfg.maps))
         for path, reason in sorted(data.problems.items()):
             log(f"mijr: left out {path}: {reason}")
-        candidates = data.keys if cfg.pool_fold is None else split(data.keys, cfg.pool_folds, cfg.pool_fold, "held")
+        candidates = data.keys
+        if cfg.pool_fold is not None:  # folds of every image with a mask, as the baseline's fold models cut them
+            fold = set(split(FolderDataset(Path(cfg.data), masks=True).keys, cfg.pool_folds, cfg.pool_fold, "held"))
+            candidates = [k for k in candidates if k in fold]
         stems = subset(candidates, cfg.pool_size)
         count = -(-len(stems) // CHUNK)
         chunks = [stems[i::count] for i in range(count)]
