@@ -106,6 +106,15 @@ def split(stems: Iterable[str], k: int, fold: int, part: str) -> list[str]:
     return every[fold] if part == "held" else sorted(s for i, f in enumerate(every) if i != fold for s in f)
 
 
+def held_fold(root: str | Path, k: int, fold: int) -> set[str]:
+    """Fold `fold` of `k` (`split`) over every image with a mask in dataset folder `root`.
+
+    How fold models are cut (the baseline's ``fold``), so a trainer restricted to the images a
+    fold model never saw gets the same stems even when its own inputs (prior maps) lack some.
+    """
+    return set(split(FolderDataset(Path(root), masks=True).keys, k, fold, "held"))
+
+
 @dataclass
 class FolderDataset:
     """Training data: ``DIR/images``, optional ``DIR/masks`` and priors, paired by stem.

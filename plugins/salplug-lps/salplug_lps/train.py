@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import FolderDataset, hold_out, split
+from salplug.datasets import FolderDataset, held_fold, hold_out
 from salplug.resize import resize
 from salplug.training import log
 from salplug.training_data import TrainingSet
@@ -62,7 +62,7 @@ class LPSTrainer(salplug.Trainer):
         out: str = Field(default="runs/lps/lps.pt", description="Checkpoint to write; the run state goes beside it.")
         hold_out: int = Field(default=300, ge=0, description="Images kept out of training for validation (evenly spaced over sorted stems).")
         subset: int | None = Field(default=None, ge=1, description="Train on this many of the other images, evenly spaced (None: all).")
-        fold: int | None = Field(default=None, ge=0, description="Train only on fold k of `folds` (salplug.datasets.split): the images "
+        fold: int | None = Field(default=None, ge=0, description="Train only on fold k of `folds` (salplug.datasets.held_fold): the images "
                                  "a fold-k detector never trained on, for backbone 'baseline' with weights 'foldk'.")
         folds: int = Field(default=2, ge=2, description="Folds of `fold` (the baseline's out-of-fold models use 2).")
         backbone: Literal[BACKBONES] = Field(default=DEFAULTS["backbone"], description="Backbone (the paper's: vgg16; 'baseline': "
@@ -96,7 +96,7 @@ class LPSTrainer(salplug.Trainer):
             log(f"lps: left out {path}: {reason}")
         keys, validation = hold_out(data.keys, cfg.hold_out, cfg.subset)
         if cfg.fold is not None:
-            fold = set(split(FolderDataset(Path(cfg.data), masks=True).keys, cfg.folds, cfg.fold, "held"))  # the baseline's folds
+            fold = held_fold(cfg.data, cfg.folds, cfg.fold)
             keys = [k for k in keys if k in fold]
         dataset = TrainingSet(data, keys, cfg.size, crop=cfg.crop, hflip=cfg.hflip, seed=cfg.seed)
         refiner = LPS(
@@ -130,7 +130,7 @@ class LPSTrainer(salplug.Trainer):
                      "anchors": cfg.anchors, "priors": cfg.priors, "first": keys[:3], "last": keys[-3:]},
             "split_rule": "salplug.datasets.hold_out: hold_out stems evenly spaced over the sorted stems "
                           "(salplug.datasets.subset) never trained on; then the subset rule on the rest"
-                          + ("" if cfg.fold is None else f", then only fold {cfg.fold} of {cfg.folds} (salplug.datasets.split)"),
+                          + ("" if cfg.fold is None else f", then only fold {cfg.fold} of {cfg.folds} (salplug.datasets.held_fold)"),
             "command": self.command(),
             "stored": f"every learned tensor in fp16; {cfg.backbone} backbone {backbone_note} "
                       f"from its '{cfg.backbone_weights}' weight tag",

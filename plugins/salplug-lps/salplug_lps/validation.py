@@ -5,7 +5,7 @@
 
 The stems are `salplug.datasets.hold_out`'s, the ones `salplug train lps` never trains
 on with the same `hold_out`, so choices made on this folder never look at sod-dev.
-`--fold K` keeps the held-out images of fold K only (`salplug.datasets.split`, two folds):
+`--fold K` keeps the held-out images of fold K only (`salplug.datasets.held_fold`, two folds):
 the ones a fold-K baseline backbone never trained on either.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from salplug.datasets import FolderDataset, hold_out, link_view, split
+from salplug.datasets import FolderDataset, held_fold, hold_out, link_view
 
 
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     data = FolderDataset(Path(args.data), masks=True)
     _, stems = hold_out(data.keys, args.hold_out)
     if args.fold is not None:
-        fold = set(split(data.keys, 2, args.fold, "held"))
+        fold = held_fold(args.data, 2, args.fold)
         stems = [s for s in stems if s in fold]
     link_view(data, stems, Path(args.out), {name: Path(folder) for name, folder in priors.items()})
     print(f"linked {len(stems)} held-out images of {args.data} into {args.out}")

@@ -28,7 +28,7 @@ from torch import Tensor
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import DatasetError, FolderDataset, split, subset
+from salplug.datasets import DatasetError, FolderDataset, held_fold, subset
 from salplug.io import read_image, read_map, read_mask
 from salplug.training import log
 from salplug.weights import write_payload
@@ -116,7 +116,7 @@ class MIJRTrainer(salplug.Trainer):
                                 description="Base maps of those images, from a detector that never trained on them.",
                                 how=f"make the baseline's out-of-fold maps: {OOF}")
         pool_size: int | None = Field(default=5000, ge=2, description="Pool images, evenly spaced over the sorted stems (paper: 5,000; None: all).")
-        pool_fold: int | None = Field(default=None, ge=0, description="Draw the pool from fold k of `pool_folds` only (salplug.datasets.split), "
+        pool_fold: int | None = Field(default=None, ge=0, description="Draw the pool from fold k of `pool_folds` only (salplug.datasets.held_fold), "
                                       "the images a fold-k detector never trained on: pair it with backbone 'baseline' and weights 'foldk'.")
         pool_folds: int = Field(default=2, ge=2, description="Folds of `pool_fold` (the baseline's out-of-fold models use 2).")
         filter_images: int = Field(default=500, ge=2, description="Pool images aligned with their neighbours to train the pair filter (evenly spaced).")
@@ -160,8 +160,8 @@ class MIJRTrainer(salplug.Trainer):
         for path, reason in sorted(data.problems.items()):
             log(f"mijr: left out {path}: {reason}")
         candidates = data.keys
-        if cfg.pool_fold is not None:  # folds of every image with a mask, as the baseline's fold models cut them
-            fold = set(split(FolderDataset(Path(cfg.data), masks=True).keys, cfg.pool_folds, cfg.pool_fold, "held"))
+        if cfg.pool_fold is not None:
+            fold = held_fold(cfg.data, cfg.pool_folds, cfg.pool_fold)
             candidates = [k for k in candidates if k in fold]
         stems = subset(candidates, cfg.pool_size)
         count = -(-len(stems) // CHUNK)
@@ -206,7 +206,7 @@ class MIJRTrainer(salplug.Trainer):
             "data": {"root": cfg.data, "maps": cfg.maps, "pool": len(stems), "first": stems[:3],
                      "filter_images": len(neighbours), "projection_images": sum(len(c) for c in chunks[:sample])},
             "split_rule": "salplug.datasets.subset: pool_size stems evenly spaced over the sorted stems"
-                          + ("" if cfg.pool_fold is None else f" of fold {cfg.pool_fold} of {cfg.pool_folds} (salplug.datasets.split)")
+                          + ("" if cfg.pool_fold is None else f" of fold {cfg.pool_fold} of {cfg.pool_folds} (salplug.datasets.held_fold)")
                           + "; filter images evenly spaced over the pool",
             "labels": "masks: the filter's Table I labels and true labels for pool_labels=masks; "
                       "retrieved instances default to the pseudo GT of the base maps",
