@@ -8,7 +8,9 @@
    λ·G + (1 − λ)·σ(Y) with the detector's current map Y.
 
 The paper's 25 epochs take about 10 hours on a 2-core CPU (4-5 in bf16), so every epoch end
-also writes the run state, rectified labels included, and `resume` continues from it.
+also writes the run state, rectified labels included, and `resume` continues from it. A state
+without its labels (`portable_state`, small enough to commit) resumes with labels rebuilt from
+the resumed detector.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from salplug.weights import read_checkpoint, read_payload, write_payload
 
 from .common import SHIPPED, resolve_checkpoint, up
 from .losses import detector_loss, rectify
+from .portable_state import needs_first_labels, rebuilt_labels, rectifications
 from .pseudo_labels import refine_many
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
@@ -138,7 +141,7 @@ class A2STrainer(salplug.Trainer):
                                   + ", ".join(f"{k} (state {state['settings'].get(k)!r}, now {now.get(k)!r})" for k in changed))
         return state
 
-    def labels(self, images: torch.Tensor, keys: list[str], validation: Validation) -> tuple[torch.Tensor, dict, str]:
+    def labels(self, images: torch.Tensor, keys: list[str], validation: Validation | None) -> tuple[torch.Tensor, dict, str]:
         """Stage-1 pseudo labels of the training images, their figures (time, validation MAE) and the stage-1 digest."""
         cfg = self.config
         s1_path = resolve_checkpoint(cfg.stage1_checkpoint, STAGE1_FILE)
@@ -154,13 +157,40 @@ class A2STrainer(salplug.Trainer):
         figures = {"label_seconds": round(time.time() - t0, 1)}
         log(f"a2s: pseudo labels ready in {figures['label_seconds']:.0f}s ({folder}); "
             f"mean foreground {float((labels > 0.5).float().mean()):.3f}")
-        if validation.images is not None:
+        if validation is not None and validation.images is not None:
             val_labels = pseudo_labels(stage1, validation.images, [f"validation/{i}" for i in range(len(validation.images))],
                                        None, gt_prob=cfg.crf_gt_prob, median_size=cfg.median_size, device=cfg.device,
                                        workers=cfg.crf_workers)
             figures["pseudo_label_validation_mae"] = round(float((val_labels - validation.masks.float()).abs().mean()), 5)
             log(f"a2s: pseudo labels' validation MAE {figures['pseudo_label_validation_mae']:.4f}")
         return labels, figures, digest
+
+    def rebuild_labels(self, model: A2S, images: torch.Tensor, keys: list[str], epochs_done: int, digest: str) -> torch.Tensor:
+        """Labels for a state that came without them: the resumed detector's maps, mixed with stage 1's
+        pseudo labels while their weight λ^k still counts (`portable_state.rebuilt_labels`)."""
+        cfg = self.config
+        t0 = time.time()
+        times = rectifications(epochs_done, cfg.rectify_after)
+        first = None
+        if needs_first_labels(times, cfg.rectify_lambda):
+            with torch.random.fork_rng():
+                torch.manual_seed(cfg.seed)  # as at the start of a fresh run, where an untrained stage 1 draws its weights
+                first, _, now = self.labels(images, keys, None)
+            if now != digest:
+                raise CheckpointError(f"a2s run state: its labels came from stage-1 checkpoint sha256 {digest}, "
+                                      f"but {cfg.stage1_checkpoint} is {now}")
+        maps = []
+        model.eval()
+        with torch.no_grad(), torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16,
+                                             enabled=cfg.precision == "bf16"):
+            for s in range(0, len(images), 32):
+                x = images[s : s + 32].to(cfg.device).float() / 255
+                maps.append(torch.sigmoid(up(model.logits(x), tuple(x.shape[-2:])).float()).cpu())
+        model.train()
+        labels = rebuilt_labels(first, torch.cat(maps), times, cfg.rectify_lambda)
+        log(f"a2s: labels rebuilt from the detector after epoch {epochs_done} ({times} rectifications, stage-1 labels "
+            f"{'mixed in' if first is not None else 'below 8-bit resolution'}) in {time.time() - t0:.0f}s")
+        return labels
 
 
     def run(self) -> Path:
@@ -169,15 +199,16 @@ class A2STrainer(salplug.Trainer):
         state = self.load_state() if cfg.resume else None
         items, images, generator = start_run(cfg, self.name)
         validation = Validation(cfg)
+        keys = [k for k, _ in items]
         if state is None:
-            labels, figures, digest = self.labels(images, [k for k, _ in items], validation)
+            labels, figures, digest = self.labels(images, keys, validation)
         else:
-            labels, figures, digest = state["labels"].float(), state["figures"], state["stage1_digest"]
+            figures, digest = state["figures"], state["stage1_digest"]
+            labels = None if state["labels"] is None else state["labels"].float()
             validation.history = list(figures.get("validation_mae", []))
 
         model = A2S(checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
                     size=cfg.size, channels=cfg.channels, seed=cfg.seed).to(cfg.device)
-        labels = labels.to(cfg.device)
         groups = [{"params": list(model.decoder.parameters()), "lr": cfg.lr}]
         if cfg.encoder_lr_mult > 0:
             groups.append({"params": list(model.backbone.parameters()), "lr": cfg.lr * cfg.encoder_lr_mult})
@@ -190,7 +221,7 @@ class A2STrainer(salplug.Trainer):
         elif cfg.budget_minutes is not None:
             probe = copy.deepcopy(model)
             probe_optim = torch.optim.SGD([p for p in probe.parameters() if p.requires_grad], lr=0.0)
-            x, g = images[: cfg.batch_size].to(cfg.device).float() / 255, labels[: cfg.batch_size]
+            x, g = images[: cfg.batch_size].to(cfg.device).float() / 255, labels[: cfg.batch_size].to(cfg.device)
             epochs, milestones, figures["schedule"] = fit_schedule(
                 lambda: train_step(probe, probe_optim, x, g, cfg.precision), math.ceil(len(images) / cfg.batch_size), cfg,
                 cfg.budget_minutes * 60 - (time.time() - start), self.name)
@@ -212,7 +243,12 @@ class A2STrainer(salplug.Trainer):
             torch.set_rng_state(state["rng"])
             history, first, seconds = list(state["history"]), state["epochs_done"], state["seconds"]
             card["resumed"] = state["resumed"] + [first]
+            card["labels_rebuilt"] = list(state.get("labels_rebuilt", []))
             log(f"a2s: resumed after epoch {first} of {epochs} ({seconds:.0f}s of training so far)")
+            if labels is None:
+                labels = self.rebuild_labels(model, images, keys, first, digest)
+                card["labels_rebuilt"].append(first)
+        labels = labels.to(cfg.device)
         model.train()
         t0 = time.time() - seconds
         for epoch in range(first, epochs):
@@ -243,6 +279,7 @@ class A2STrainer(salplug.Trainer):
                 "format": STATE_FORMAT, "settings": cfg.model_dump(exclude=self.RESUME_FREE), "epochs_done": epoch + 1,
                 "epochs": epochs, "milestones": milestones, "seconds": time.time() - t0, "history": history,
                 "figures": figures, "stage1_digest": digest, "resumed": card.get("resumed", []),
+                "labels_rebuilt": card.get("labels_rebuilt", []),
                 "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "optim": optim.state_dict(),
                 "sched": sched.state_dict(), "generator": generator.get_state(), "rng": torch.get_rng_state(),
                 "labels": labels.cpu().half(),

@@ -176,3 +176,67 @@ def test_a2s_stage2_step_in_bf16_keeps_the_loss_in_fp32():
         losses[precision], logits = train_step(model, optim, images, labels, precision)
         assert logits.dtype == torch.float32
     assert np.isfinite(losses["bf16"]) and abs(losses["bf16"] - losses["fp32"]) < 0.05 * losses["fp32"]
+
+
+def test_a2s_stage2_resumes_from_a_portable_state_with_labels_rebuilt(image_folder, tmp_path, monkeypatch):
+    """A state without labels resumes: exactly while they are still stage 1's, from the detector's maps after."""
+    import salplug_a2s.train_stage2 as train_stage2
+    from salplug_a2s.portable_state import make_portable
+    from salplug_a2s.training import start_run
+    from salplug.training_loop import state_path
+
+    stage1 = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "s1.pt"), cache_dir=None, epochs=1,
+                           images=[str(image_folder)], backbone_weights=None, size=64, channels=8, batch_size=2).run()
+    common = {"images": [str(image_folder)], "backbone_weights": None, "size": 64, "channels": 8, "batch_size": 2,
+              "stage1_checkpoint": str(stage1), "labels_dir": None, "epochs": 3, "milestones": [2], "rectify_after": 1}
+    whole = A2S(checkpoint=str(salplug.build("trainer", "a2s", out=str(tmp_path / "whole.pt"), **common).run()),
+                backbone_weights=None)
+    real_write = train_stage2.write_payload
+    for stop in (1, 2):
+        out = tmp_path / f"cut{stop}.pt"
+
+        def write_then_stop(payload, path, stop=stop):
+            real_write(payload, path)
+            if payload["epochs_done"] == stop:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(train_stage2, "write_payload", write_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            salplug.build("trainer", "a2s", out=str(out), **common).run()
+        monkeypatch.setattr(train_stage2, "write_payload", real_write)
+        full = state_path(out)
+        state = torch.load(full, weights_only=True)
+        make_portable(full, full, train_stage2.STATE_FORMAT)
+        assert torch.load(full, weights_only=True)["labels"] is None
+        if stop == 2:
+            # Every label was rectified once: the rebuilt ones (the detector's map now) come closer
+            # to the true rectified labels than stage 1's labels do.
+            trainer = salplug.build("trainer", "a2s", out=str(out), **common)
+            items, images, _ = start_run(trainer.config, "a2s")
+            model = A2S(checkpoint=None, backbone_weights=None, size=64, channels=8)
+            model.load_state_dict(state["model"])
+            keys = [k for k, _ in items]
+            rebuilt = trainer.rebuild_labels(model, images, keys, stop, state["stage1_digest"])
+            torch.manual_seed(0)
+            first = trainer.labels(images, keys, None)[0]
+            true = state["labels"].float()
+            assert (rebuilt - true).abs().mean() < (first - true).abs().mean()
+        cut = A2S(checkpoint=str(salplug.build("trainer", "a2s", out=str(out), resume=True, **common).run()),
+                  backbone_weights=None)
+        assert cut.card["labels_rebuilt"] == [stop] and cut.card["training"]["epochs_done"] == 3
+        assert cut.card["training"]["loss_history"][:stop] == whole.card["training"]["loss_history"][:stop]
+        if stop == 1:
+            # No label has been rectified after one epoch: the rebuilt ones are stage 1's, and the run is exact.
+            for (name, x), y in zip(whole.state_dict().items(), cut.state_dict().values()):
+                assert torch.equal(x, y), name
+
+
+def test_a2s_rebuilt_labels_need_stage_1_only_while_it_still_counts():
+    from salplug_a2s.portable_state import needs_first_labels, rebuilt_labels
+
+    first, current = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
+    assert torch.allclose(rebuilt_labels(first, current, 1, 0.4), torch.full_like(current, 0.6))
+    assert needs_first_labels(6, 0.4) and not needs_first_labels(7, 0.4)  # 0.4**7 = 0.0016 < 1/512
+    assert torch.equal(rebuilt_labels(None, current, 7, 0.4), current)
+    with pytest.raises(ValueError, match="stage-1 labels still weigh"):
+        rebuilt_labels(None, current, 2, 0.4)
