@@ -106,6 +106,11 @@ def split(stems: Iterable[str], k: int, fold: int, part: str) -> list[str]:
     return every[fold] if part == "held" else sorted(s for i, f in enumerate(every) if i != fold for s in f)
 
 
+OUT_OF_FOLD_HINT = ("make the baseline's out-of-fold maps: "
+                    "python -m salplug_baseline.out_of_fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof")
+"""What a trainer whose prior maps are missing tells the user (salplug-baseline makes them)."""
+
+
 def held_fold(root: str | Path, k: int, fold: int) -> set[str]:
     """Fold `fold` of `k` (`split`) over every image with a mask in dataset folder `root`.
 

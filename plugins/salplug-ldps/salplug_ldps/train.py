@@ -17,7 +17,7 @@ from pydantic import Field
 from torch.utils.data import Dataset
 
 import salplug
-from salplug.datasets import FolderDataset, hold_out
+from salplug.datasets import OUT_OF_FOLD_HINT, FolderDataset, hold_out
 from salplug.components import input_field
 from salplug.training import log
 from salplug.training_data import TrainingSet
@@ -26,8 +26,6 @@ from salplug.training_loop import LoopConfig, fit, poly_schedule
 from .model import LDPSNet
 from .refiner import LDPS
 from .relations import pair_labels, pair_loss
-
-OOF_COMMAND = "python -m salplug_baseline.out_of_fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof"
 
 
 class PriorPairs(Dataset):
@@ -78,7 +76,7 @@ class LDPSTrainer(salplug.Trainer):
         priors: list[str] = input_field(
             default_factory=lambda: ["runs/baseline/duts-tr-oof"], min_length=1,
             description="Folders of prior maps of those images (same stems); each folder adds one pair per photo.",
-            how=f"make the baseline's out-of-fold maps: {OOF_COMMAND}")
+            how=OUT_OF_FOLD_HINT)
         out: str = Field(default="runs/ldps/ldps.pt", description="Checkpoint to write; the run state goes beside it.")
         hold_out: int = Field(default=300, ge=0, description="Photos kept out of training for validation (evenly spaced over sorted stems).")
         subset: int | None = Field(default=None, ge=1, description="Train on this many of the other photos, evenly spaced (None: all).")

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import FolderDataset, held_fold, hold_out
+from salplug.datasets import OUT_OF_FOLD_HINT, FolderDataset, held_fold, hold_out
 from salplug.resize import resize
 from salplug.training import log
 from salplug.training_data import TrainingSet
@@ -55,7 +55,7 @@ class LPSTrainer(salplug.Trainer):
         data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/ (>128 is salient).")
         priors: str | None = input_field(
             default=None, description="Folder of prior maps (same stems) for `anchors: prior` or `mix`.",
-            how="make the baseline's out-of-fold maps: python -m salplug_baseline.out_of_fold --data DIR -o FOLDER",
+            how=OUT_OF_FOLD_HINT,
         )
         anchors: Literal["mask", "prior", "mix"] = Field(
             default="mask", description="Anchor weights in training: the noisy mask (paper), the prior maps, or half each.")

@@ -28,7 +28,7 @@ from torch import Tensor
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import DatasetError, FolderDataset, held_fold, subset
+from salplug.datasets import OUT_OF_FOLD_HINT, DatasetError, FolderDataset, held_fold, subset
 from salplug.io import read_image, read_map, read_mask
 from salplug.training import log
 from salplug.weights import write_payload
@@ -38,7 +38,6 @@ from .pool import PoolImage, Projection
 from .refiner import MIJR
 from .retrieval import describe
 
-OOF = "python -m salplug_baseline.out_of_fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof"
 CHUNK = 50
 """Pool images per analysis part; part i holds pool images i, i + parts, i + 2·parts, … (spread over the pool)."""
 PAIR_CHUNK = 20
@@ -114,7 +113,7 @@ class MIJRTrainer(salplug.Trainer):
         data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/.")
         maps: str = input_field(default="runs/baseline/duts-tr-oof",
                                 description="Base maps of those images, from a detector that never trained on them.",
-                                how=f"make the baseline's out-of-fold maps: {OOF}")
+                                how=OUT_OF_FOLD_HINT)
         pool_size: int | None = Field(default=5000, ge=2, description="Pool images, evenly spaced over the sorted stems (paper: 5,000; None: all).")
         pool_fold: int | None = Field(default=None, ge=0, description="Draw the pool from fold k of `pool_folds` only (salplug.datasets.held_fold), "
                                       "the images a fold-k detector never trained on: pair it with backbone 'baseline' and weights 'foldk'.")
