@@ -61,9 +61,9 @@ _worker: dict[str, Any] = {}
 """Per worker process: the refiner (its encoder loaded once) and the dataset index."""
 
 
-def _start_worker(options: dict[str, Any], root: str, maps: str, threads: int) -> None:
+def _start_worker(options: dict[str, Any], root: str, maps: str, threads: int, refiner: MIJR | None = None) -> None:
     torch.set_num_threads(max(threads, 1))
-    _worker["refiner"] = MIJR(**options)
+    _worker["refiner"] = MIJR(**options) if refiner is None else refiner
     _worker["data"] = FolderDataset(Path(root), masks=True, priors_dir=Path(maps))
 
 
@@ -170,7 +170,7 @@ class MIJRTrainer(salplug.Trainer):
                 "projection_parts": sample, "filter_images": cfg.filter_images, **self._refiner_options()}
         parts = self._parts(plan)
         refiner = MIJR(**self._refiner_options())
-        with _mapper(cfg.workers, (self._refiner_options(), cfg.data, cfg.maps, cfg.threads)) as run_map:
+        with _mapper(cfg.workers, (self._refiner_options(), cfg.data, cfg.maps, cfg.threads), refiner) as run_map:
             projection_file = parts / "projection.pt"
             if not projection_file.exists():
                 raw = run_map(_analysis_part, [(chunks[i], None, None) for i in range(sample)])
@@ -228,8 +228,9 @@ class MIJRTrainer(salplug.Trainer):
 
 
 @contextmanager
-def _mapper(workers: int, setup: tuple) -> Iterator[Callable[[Callable, list], list]]:
-    """`map(fn, jobs)` over `workers` spawned processes (0: here), in order, logging progress every 10 jobs."""
+def _mapper(workers: int, setup: tuple, local: MIJR) -> Iterator[Callable[[Callable, list], list]]:
+    """`map(fn, jobs)` over `workers` spawned processes (0: here, with the `local` refiner), in order,
+    logging progress every 10 jobs."""
     def logged(results: Iterator, jobs: list) -> list:
         out, start = [], time.time()
         for done, result in enumerate(results, 1):
@@ -239,7 +240,7 @@ def _mapper(workers: int, setup: tuple) -> Iterator[Callable[[Callable, list], l
         return out
 
     if workers == 0:
-        _start_worker(*setup)
+        _start_worker(*setup, refiner=local)
         yield lambda fn, jobs: logged(map(fn, jobs), jobs)
         return
     with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker, initargs=setup) as pool:

@@ -133,7 +133,10 @@ def test_trainer_pool_fold_takes_the_images_a_fold_model_never_trained_on(tmp_pa
     out = tmp_path / "run" / "pool.pt"
     options = dict(data=str(data), maps=str(maps), out=str(out), workers=0, pool_size=None, pool_fold=1, filter_images=2,
                    projection_images=2, backbone_weights=None, size=64, segments=40, proposals=12, neighbours=1)
+    built = []
+    monkeypatch.setattr("salplug_mijr.train.MIJR", lambda **kw: built.append(kw) or MIJR(**kw))
     MIJRTrainer(**options).run()
+    assert len(built) == 1  # workers=0: the trainer's own refiner analyses the pool, its encoder loaded once
     pool = MIJR(index=str(out), backbone_weights=None).pool
     assert [r.key for r in pool.records] == ["001", "003", "005"]  # salplug.datasets.split(stems, 2, 1, "held")
     assert "of fold 1 of 2" in pool.card["split_rule"]
