@@ -1,4 +1,4 @@
-"""A2S losses: the label-free activation loss of stage 1 and BCE + SSIM + IoU of stage 2."""
+"""A2S losses: the label-free activation loss of stage 1, BCE + SSIM + IoU of stage 2, and its label rectifying."""
 
 from __future__ import annotations
 
@@ -78,3 +78,32 @@ def rectify(labels: Tensor, prediction: Tensor, lam: float = 0.4) -> Tensor:
     if not 0 <= lam <= 1 or math.isnan(lam):
         raise ValueError(f"expected 0 <= lambda <= 1, got {lam}")
     return lam * labels + (1 - lam) * prediction
+
+
+LABEL_RESOLUTION = 1 / 512
+"""Half a step of the 8-bit pseudo labels: a term weighted below it cannot change them."""
+
+
+def rectifications(epochs_done: int, rectify_after: int) -> int:
+    """How often every label has been rectified after `epochs_done` epochs (each image once per epoch)."""
+    return max(0, epochs_done - rectify_after)
+
+
+def needs_first_labels(times: int, lam: float) -> bool:
+    """Whether `rebuilt_labels` needs stage 1's pseudo labels (their weight λ^times still counts)."""
+    return lam**times >= LABEL_RESOLUTION
+
+
+def rebuilt_labels(first: torch.Tensor | None, current: torch.Tensor, times: int, lam: float) -> torch.Tensor:
+    """Labels after `times` rectifications G ← λ·G + (1 − λ)·Y, with every Y taken as the current map.
+
+    The exact labels mix the maps of the last epochs (weights 1 − λ, λ(1 − λ), ...); the detector
+    changes little between late epochs, so its current map stands in for them. `first` (stage 1's
+    pseudo labels) is needed only while its weight λ^times can still move an 8-bit label.
+    """
+    if not needs_first_labels(times, lam):
+        return current
+    weight = lam**times
+    if first is None:
+        raise ValueError(f"after {times} rectifications the stage-1 labels still weigh {weight:.3g}: pass them")
+    return weight * first + (1 - weight) * current

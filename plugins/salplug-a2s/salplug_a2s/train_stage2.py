@@ -34,8 +34,7 @@ from salplug.training_loop import state_path
 from salplug.weights import read_checkpoint, read_payload, write_payload
 
 from .common import SHIPPED, resolve_checkpoint, up
-from .losses import detector_loss, rectify
-from .portable_state import needs_first_labels, rebuilt_labels, rectifications
+from .losses import detector_loss, needs_first_labels, rebuilt_labels, rectifications, rectify
 from .pseudo_labels import refine_many
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
@@ -167,7 +166,7 @@ class A2STrainer(salplug.Trainer):
 
     def rebuild_labels(self, model: A2S, images: torch.Tensor, keys: list[str], epochs_done: int, digest: str) -> torch.Tensor:
         """Labels for a state that came without them: the resumed detector's maps, mixed with stage 1's
-        pseudo labels while their weight λ^k still counts (`portable_state.rebuilt_labels`)."""
+        pseudo labels while their weight λ^k still counts (`losses.rebuilt_labels`)."""
         cfg = self.config
         t0 = time.time()
         times = rectifications(epochs_done, cfg.rectify_after)

@@ -232,7 +232,7 @@ def test_a2s_stage2_resumes_from_a_portable_state_with_labels_rebuilt(image_fold
 
 
 def test_a2s_rebuilt_labels_need_stage_1_only_while_it_still_counts():
-    from salplug_a2s.portable_state import needs_first_labels, rebuilt_labels
+    from salplug_a2s.losses import needs_first_labels, rebuilt_labels
 
     first, current = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
     assert torch.allclose(rebuilt_labels(first, current, 1, 0.4), torch.full_like(current, 0.6))
