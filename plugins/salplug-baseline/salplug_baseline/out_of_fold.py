@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -51,8 +52,9 @@ def check_record(out: Path, record: dict, overwrite: bool) -> None:
 
 
 def out_of_fold(data_root: str | Path, out: str | Path, checkpoints: list[str], *, batch_size: int = 16,
-                device: str = "cpu", overwrite: bool = False, progress: bool = True) -> RunReport:
-    """Write ``out/<stem>.png`` for every image of every fold; returns the merged report.
+                device: str = "cpu", overwrite: bool = False, progress: bool = True,
+                only: Collection[str] | None = None) -> RunReport:
+    """Write ``out/<stem>.png`` for every image of every fold (or of the stems in `only`); returns the merged report.
 
     The folder gets one record of every fold model (``out-of-fold.json``: source, fold, the
     command that trained it) in place of a single chain's manifest.
@@ -67,7 +69,7 @@ def out_of_fold(data_root: str | Path, out: str | Path, checkpoints: list[str], 
     with atomic_write(out / RECORD) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     for fold, (source, prior) in enumerate(zip(checkpoints, priors)):
-        keys = fold_keys(data, prior, fold, len(checkpoints), source)
+        keys = [k for k in fold_keys(data, prior, fold, len(checkpoints), source) if only is None or k in only]
         chain = Chain([prior]).to(device)
         part = run_chain_on_files(chain, [data.images[k] for k in keys], out, batch_size=batch_size,
                                   overwrite=overwrite, progress=progress, manifest=False)
@@ -86,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--overwrite", action="store_true", help="rewrite maps that exist")
+    parser.add_argument("--stems", help="text file of stems, one per line: map only these (e.g. a validation set; "
+                        "a later run without it adds the rest)")
     args = parser.parse_args(argv)
     started = time.time()
+    only = None if args.stems is None else set(Path(args.stems).read_text(encoding="utf-8").split())
     try:
         report = out_of_fold(args.data, args.out, args.checkpoints, batch_size=args.batch_size, device=args.device,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite, only=only)
     except SalplugError as err:
         print(f"out_of_fold: error: {err}", file=sys.stderr)
         return 2

@@ -75,10 +75,16 @@ def test_fold_training_then_out_of_fold_maps_cover_every_image(dataset, tmp_path
 
     assert card["data"]["first"] == training_keys(FolderDataset(dataset, masks=True), None, 2, 0)[:3]
     out = tmp_path / "maps"
+    stems = tmp_path / "stems.txt"
+    stems.write_text("img1\nimg6\n")
+    assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(fold0), str(fold1),
+                             "--stems", str(stems)]) == 0
+    assert sorted(p.stem for p in out.glob("*.png")) == ["img1", "img6"]
+    assert "2 written" in capsys.readouterr().out
     assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(fold0), str(fold1)]) == 0
     assert sorted(p.stem for p in out.glob("*.png")) == [f"img{i}" for i in range(8)]
     assert read_map(out / "img3.png").shape == (48, 64)
-    assert "8 written" in capsys.readouterr().out
+    assert "6 written" in capsys.readouterr().out  # the two mapped before are kept
     moved = tmp_path / "f0-copy.pt"
     moved.write_bytes(fold0.read_bytes())
     assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(moved), str(fold1)]) == 2
