@@ -181,7 +181,7 @@ def test_a2s_stage2_step_in_bf16_keeps_the_loss_in_fp32():
 def test_a2s_stage2_resumes_from_a_portable_state_with_labels_rebuilt(image_folder, tmp_path, monkeypatch):
     """A state without labels resumes: exactly while they are still stage 1's, from the detector's maps after."""
     import salplug_a2s.train_stage2 as train_stage2
-    from salplug_a2s.portable_state import make_portable
+    from salplug_a2s.portable_state import make_portable, rebuild_error
     from salplug_a2s.training import start_run
     from salplug.training_loop import state_path
 
@@ -206,6 +206,7 @@ def test_a2s_stage2_resumes_from_a_portable_state_with_labels_rebuilt(image_fold
         monkeypatch.setattr(train_stage2, "write_payload", real_write)
         full = state_path(out)
         state = torch.load(full, weights_only=True)
+        error = rebuild_error(full, train_stage2.STATE_FORMAT)
         make_portable(full, full, train_stage2.STATE_FORMAT)
         assert torch.load(full, weights_only=True)["labels"] is None
         if stop == 2:
@@ -221,6 +222,9 @@ def test_a2s_stage2_resumes_from_a_portable_state_with_labels_rebuilt(image_fold
             first = trainer.labels(images, keys, None)[0]
             true = state["labels"].float()
             assert (rebuilt - true).abs().mean() < (first - true).abs().mean()
+            assert error["mean_abs_difference"] == round(float((rebuilt - true).abs().mean()), 5)
+        else:
+            assert error["mean_abs_difference"] == 0 and error["other_side_of_half"] == 0
         cut = A2S(checkpoint=str(salplug.build("trainer", "a2s", out=str(out), resume=True, **common).run()),
                   backbone_weights=None)
         assert cut.card["labels_rebuilt"] == [stop] and cut.card["training"]["epochs_done"] == 3
