@@ -2,7 +2,7 @@
 
 Stage 1 trains only its head on cached frozen features, so its step starts from encoder
 levels; stage 2 fine-tunes the whole detector on images and pseudo labels, in fp32 and in
-bf16 autocast (`precision`; fast on CPUs with AMX). Both use the trainers' own `train_step`
+bf16 autocast (`precision`; fast on CPUs with AMX), on each encoder with offline weights. Both use the trainers' own `train_step`
 at the paper's batch of 8 and 320×320.
 """
 
@@ -16,6 +16,7 @@ import torch
 from salplug.benchmarking import DEVICES, measure
 from salplug.samples import sample_batch
 from salplug_a2s import A2S, A2SStage1
+from salplug_a2s.common import BACKBONES
 from salplug_a2s.train_stage1 import A2SStage1Trainer
 from salplug_a2s.train_stage1 import train_step as stage1_step
 from salplug_a2s.train_stage2 import train_step as stage2_step
@@ -42,10 +43,11 @@ def test_stage1_head_step(benchmark, device, fuse_stride):
 
 
 @pytest.mark.benchmark(group="a2s-training")
+@pytest.mark.parametrize("backbone", BACKBONES)
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_stage2_detector_step(benchmark, device, precision):
-    model = A2S(checkpoint=None, size=SIZE).to(device)
+def test_stage2_detector_step(benchmark, device, precision, backbone):
+    model = A2S(checkpoint=None, backbone=backbone, size=SIZE).to(device)
     model.train()
     images = sample_batch(SIZE, BATCH).to(device)
     with torch.no_grad():
@@ -55,6 +57,6 @@ def test_stage2_detector_step(benchmark, device, precision):
     optim = torch.optim.SGD(groups, momentum=0.9, weight_decay=5e-4)
 
     loss, _ = measure(benchmark, lambda: stage2_step(model, optim, images, labels, precision), count=BATCH, device=device,
-                      label=f"a2s stage-2 detector step, batch {BATCH} at {SIZE}, {precision}", unit="sample",
+                      label=f"a2s stage-2 detector step, {backbone}, batch {BATCH} at {SIZE}, {precision}", unit="sample",
                       inference=False)
     assert math.isfinite(loss) and loss >= 0
