@@ -1,8 +1,9 @@
 """`salplug train a2s-stage1`: train the stage-1 head on unlabelled images with the activation loss.
 
 The encoder is frozen, so each view's features (original and horizontally flipped, under
-their own keys) are computed once through `salplug.FeatureCache` and only the head trains:
-stage 1 runs on a CPU in minutes. No label of any kind is read.
+their own keys) are computed once through `salplug.FeatureCache` and only the head trains.
+No label of any kind is read. Every epoch end writes the run state (head, optimiser, schedule,
+RNG) beside `out`; `resume` continues from it, so the paper's schedule can span CPU sessions.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from pydantic import Field
 import salplug
 from salplug.feature_cache import FeatureCache
 from salplug.training import end_epoch, log
+from salplug.training_loop import state_path
+from salplug.weights import write_payload
 
 from .common import up
 from .losses import activation_loss
 from .stage1 import A2SStage1
-from .training import TrainingConfig, Validation, fit_schedule, random_flips, start_run
+from .training import RESUME_FREE, TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, start_run
+
+STATE_FORMAT = "salplug-a2s-stage1-train-state/1"
 
 
 def train_step(
@@ -59,6 +64,7 @@ class A2SStage1Trainer(salplug.Trainer):
     def run(self) -> Path:
         cfg = self.config
         start = time.time()
+        state = load_run_state(cfg, cfg.out, STATE_FORMAT, self.name) if cfg.resume else None
         items, images, generator = start_run(cfg, self.name)
 
         prior = A2SStage1(
@@ -84,7 +90,10 @@ class A2SStage1Trainer(salplug.Trainer):
         head = prior.head
         optim = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         epochs, milestones, figures = cfg.epochs, cfg.milestones, {}
-        if cfg.budget_minutes is not None:
+        if state is not None:
+            epochs, milestones, figures = state["epochs"], state["milestones"], state["figures"]
+            validation.history = list(figures.get("validation_mae", []))
+        elif cfg.budget_minutes is not None:
             probe = copy.deepcopy(prior)
             probe_optim = torch.optim.SGD(probe.head.parameters(), lr=0.0)
             sample = [level[: cfg.batch_size] for level in feats[False]]
@@ -100,10 +109,19 @@ class A2SStage1Trainer(salplug.Trainer):
             "command": self.command(),
             "stored": f"head only; the frozen {cfg.backbone} encoder comes from its '{cfg.backbone_weights}' weight tag",
         }
-        n, history = len(items), []
+        n, history, first, seconds = len(items), [], 0, 0.0
+        if state is not None:
+            head.load_state_dict(state["head"])
+            optim.load_state_dict(state["optim"])
+            sched.load_state_dict(state["sched"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["rng"])
+            history, first, seconds = list(state["history"]), state["epochs_done"], state["seconds"]
+            card["resumed"] = state["resumed"] + [first]
+            log(f"a2s-stage1: resumed after epoch {first} of {epochs} ({seconds:.0f}s of training so far)")
         prior.train()
-        t0 = time.time()
-        for epoch in range(epochs):
+        t0 = time.time() - seconds
+        for epoch in range(first, epochs):
             order = torch.randperm(n, generator=generator)
             total, count = 0.0, 0
             for s in range(0, n, cfg.batch_size):
@@ -118,6 +136,13 @@ class A2SStage1Trainer(salplug.Trainer):
             figures.update(validation(lambda x: torch.sigmoid(up(prior.activation(x), tuple(x.shape[-2:])))))
             end_epoch(self.name, prior, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
                       optim=optim, sched=sched, started=t0, **figures)
+            write_payload({
+                "format": STATE_FORMAT, "settings": cfg.model_dump(exclude=RESUME_FREE), "epochs_done": epoch + 1,
+                "epochs": epochs, "milestones": milestones, "seconds": time.time() - t0, "history": history,
+                "figures": figures, "resumed": card.get("resumed", []),
+                "head": {k: v.detach().cpu() for k, v in head.state_dict().items()}, "optim": optim.state_dict(),
+                "sched": sched.state_dict(), "generator": generator.get_state(), "rng": torch.get_rng_state(),
+            }, state_path(cfg.out))
         prior.eval()
         log(f"a2s-stage1: done in {time.time() - start:.0f}s")
         return Path(cfg.out)

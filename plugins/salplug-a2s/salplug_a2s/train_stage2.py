@@ -31,7 +31,7 @@ from salplug.errors import CheckpointError
 from salplug.io import read_map, to_uint8, write_map
 from salplug.training import end_epoch, log
 from salplug.training_loop import state_path
-from salplug.weights import read_checkpoint, read_payload, write_payload
+from salplug.weights import read_checkpoint, write_payload
 
 from .common import SHIPPED, resolve_checkpoint, up
 from .losses import detector_loss, needs_first_labels, rebuilt_labels, rectifications, rectify
@@ -39,7 +39,7 @@ from .pseudo_labels import refine_many
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
 from .stage2 import A2S
-from .training import TrainingConfig, Validation, fit_schedule, random_flips, start_run
+from .training import RESUME_FREE, TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, start_run
 
 STATE_FORMAT = "salplug-a2s-train-state/1"
 
@@ -122,23 +122,9 @@ class A2STrainer(salplug.Trainer):
         precision: Literal["fp32", "bf16"] = Field(
             default="fp32", description="Network arithmetic: bf16 autocast is about 2× faster on CPUs with AMX "
             "(Xeon Sapphire Rapids and later); the loss stays fp32.")
-        resume: bool = Field(default=False, description="Continue from the run state beside `out` (<stem>.state.pt, "
-                             "written at every epoch end: weights, optimiser, schedule, rectified labels, RNG).")
-
-    RESUME_FREE = frozenset({"resume", "threads", "budget_minutes", "crf_workers", "device"})
-    """Fields a resumed run may change: none of them alters what is trained."""
 
     def load_state(self) -> dict:
-        """The run state beside `out`, refused when it was made with other data or settings."""
-        path = state_path(self.config.out)
-        state = read_payload(path, STATE_FORMAT, what="a2s run state", expected=f"a2s run state {path}: expected a {STATE_FORMAT} file",
-                             missing_hint=" (resume needs the state of an earlier run with the same `out`)")
-        now = self.config.model_dump(exclude=self.RESUME_FREE)
-        changed = sorted(k for k in now.keys() | state["settings"].keys() if now.get(k) != state["settings"].get(k))
-        if changed:
-            raise CheckpointError(f"a2s run state {path}: made with other settings; differing fields: "
-                                  + ", ".join(f"{k} (state {state['settings'].get(k)!r}, now {now.get(k)!r})" for k in changed))
-        return state
+        return load_run_state(self.config, self.config.out, STATE_FORMAT, self.name)
 
     def labels(self, images: torch.Tensor, keys: list[str], validation: Validation | None) -> tuple[torch.Tensor, dict, str]:
         """Stage-1 pseudo labels of the training images, their figures (time, validation MAE) and the stage-1 digest."""
@@ -275,7 +261,7 @@ class A2STrainer(salplug.Trainer):
             end_epoch(self.name, model, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
                       optim=optim, sched=sched, started=t0, **figures)
             write_payload({
-                "format": STATE_FORMAT, "settings": cfg.model_dump(exclude=self.RESUME_FREE), "epochs_done": epoch + 1,
+                "format": STATE_FORMAT, "settings": cfg.model_dump(exclude=RESUME_FREE), "epochs_done": epoch + 1,
                 "epochs": epochs, "milestones": milestones, "seconds": time.time() - t0, "history": history,
                 "figures": figures, "stage1_digest": digest, "resumed": card.get("resumed", []),
                 "labels_rebuilt": card.get("labels_rebuilt", []),

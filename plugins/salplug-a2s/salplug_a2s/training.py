@@ -12,7 +12,10 @@ from pydantic import Field
 
 import salplug
 from salplug.components import input_field
+from salplug.errors import CheckpointError
 from salplug.training import log
+from salplug.training_loop import state_path
+from salplug.weights import read_payload
 
 from .common import BACKBONES
 from .data import list_images, load_images, load_validation, read_list
@@ -43,6 +46,26 @@ class TrainingConfig(salplug.ComponentConfig):
     budget_minutes: float | None = Field(
         default=None, gt=0, description="Time box of the whole run: when the configured epochs would not fit, epochs and "
         "milestones shrink in proportion (step time measured first); None: as configured.")
+    resume: bool = Field(default=False, description="Continue from the run state beside `out` (<stem>.state.pt, "
+                         "written at every epoch end: weights, optimiser, schedule, RNG; stage 2 also its rectified labels).")
+
+
+RESUME_FREE = frozenset({"resume", "threads", "budget_minutes", "crf_workers", "device"})
+"""Fields a resumed run may change: none of them alters what is trained."""
+
+
+def load_run_state(cfg: TrainingConfig, out: str, fmt: str, name: str) -> dict:
+    """The run state beside `out`, refused when it was made with other data or settings."""
+    path = state_path(out)
+    what = f"{name} run state"
+    state = read_payload(path, fmt, what=what, expected=f"{what} {path}: expected a {fmt} file",
+                         missing_hint=" (resume needs the state of an earlier run with the same `out`)")
+    now = cfg.model_dump(exclude=RESUME_FREE)
+    changed = sorted(k for k in now.keys() | state["settings"].keys() if now.get(k) != state["settings"].get(k))
+    if changed:
+        raise CheckpointError(f"{what} {path}: made with other settings; differing fields: "
+                              + ", ".join(f"{k} (state {state['settings'].get(k)!r}, now {now.get(k)!r})" for k in changed))
+    return state
 
 
 def start_run(cfg: TrainingConfig, name: str) -> tuple[list[tuple[str, Path]], torch.Tensor, torch.Generator]:

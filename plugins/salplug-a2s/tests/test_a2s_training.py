@@ -161,6 +161,37 @@ def test_a2s_stage2_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(im
         assert torch.equal(x, y), name
 
 
+def test_a2s_stage1_resumed_run_ends_with_the_head_of_an_uninterrupted_one(image_folder, tmp_path, monkeypatch):
+    """Stage 1's state (head, optimiser, schedule, RNG of pixel samples and flips) continues the run exactly."""
+    import salplug_a2s.train_stage1 as train_stage1
+
+    common = {"images": [str(image_folder)], "backbone_weights": None, "size": 64, "channels": 8, "batch_size": 2,
+              "cache_dir": None, "epochs": 3, "milestones": [2]}
+    whole = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "whole.pt"), **common).run()
+
+    real_write = train_stage1.write_payload
+
+    def write_then_stop(payload, path):
+        real_write(payload, path)
+        if payload["epochs_done"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_stage1, "write_payload", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "cut.pt"), **common).run()
+    monkeypatch.setattr(train_stage1, "write_payload", real_write)
+    with pytest.raises(salplug.CheckpointError, match=r"fuse_stride \(state 2, now 4\)"):
+        salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "cut.pt"), resume=True, **{**common, "fuse_stride": 4}).run()
+    cut = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "cut.pt"), resume=True, **common).run()
+
+    a = A2SStage1(checkpoint=str(whole), backbone_weights=None)
+    b = A2SStage1(checkpoint=str(cut), backbone_weights=None)
+    assert b.card["training"]["epochs_done"] == 3 and b.card["resumed"] == [2]
+    assert b.card["training"]["loss_history"] == a.card["training"]["loss_history"]
+    for (name, x), y in zip(a.head.state_dict().items(), b.head.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
 def test_a2s_stage2_step_in_bf16_keeps_the_loss_in_fp32():
     """SSIM's variances cancel below zero in bf16 (the loss went to −inf); the step takes the loss in fp32."""
     from salplug.samples import sample_batch
