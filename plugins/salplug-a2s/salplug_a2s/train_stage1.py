@@ -19,13 +19,12 @@ from pydantic import Field
 import salplug
 from salplug.feature_cache import FeatureCache
 from salplug.training import end_epoch, log
-from salplug.training_loop import state_path
-from salplug.weights import write_payload
 
 from .common import up
 from .losses import activation_loss
 from .stage1 import A2SStage1
-from .training import RESUME_FREE, TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, start_run
+from .training import (TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, restore_run, start_run,
+                       write_run_state)
 
 STATE_FORMAT = "salplug-a2s-stage1-train-state/1"
 
@@ -111,14 +110,7 @@ class A2SStage1Trainer(salplug.Trainer):
         }
         n, history, first, seconds = len(items), [], 0, 0.0
         if state is not None:
-            head.load_state_dict(state["head"])
-            optim.load_state_dict(state["optim"])
-            sched.load_state_dict(state["sched"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["rng"])
-            history, first, seconds = list(state["history"]), state["epochs_done"], state["seconds"]
-            card["resumed"] = state["resumed"] + [first]
-            log(f"a2s-stage1: resumed after epoch {first} of {epochs} ({seconds:.0f}s of training so far)")
+            history, first, seconds = restore_run(state, "head", head, optim, sched, generator, card, self.name)
         prior.train()
         t0 = time.time() - seconds
         for epoch in range(first, epochs):
@@ -136,13 +128,9 @@ class A2SStage1Trainer(salplug.Trainer):
             figures.update(validation(lambda x: torch.sigmoid(up(prior.activation(x), tuple(x.shape[-2:])))))
             end_epoch(self.name, prior, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
                       optim=optim, sched=sched, started=t0, **figures)
-            write_payload({
-                "format": STATE_FORMAT, "settings": cfg.model_dump(exclude=RESUME_FREE), "epochs_done": epoch + 1,
-                "epochs": epochs, "milestones": milestones, "seconds": time.time() - t0, "history": history,
-                "figures": figures, "resumed": card.get("resumed", []),
-                "head": {k: v.detach().cpu() for k, v in head.state_dict().items()}, "optim": optim.state_dict(),
-                "sched": sched.state_dict(), "generator": generator.get_state(), "rng": torch.get_rng_state(),
-            }, state_path(cfg.out))
+            write_run_state(cfg, cfg.out, STATE_FORMAT, "head", head, optim, sched, generator, card,
+                            epochs_done=epoch + 1, epochs=epochs, milestones=milestones, seconds=time.time() - t0,
+                            history=history, figures=figures)
         prior.eval()
         log(f"a2s-stage1: done in {time.time() - start:.0f}s")
         return Path(cfg.out)

@@ -30,8 +30,7 @@ import salplug
 from salplug.errors import CheckpointError
 from salplug.io import read_map, to_uint8, write_map
 from salplug.training import end_epoch, log
-from salplug.training_loop import state_path
-from salplug.weights import read_checkpoint, write_payload
+from salplug.weights import read_checkpoint
 
 from .common import SHIPPED, resolve_checkpoint, up
 from .losses import detector_loss, needs_first_labels, rebuilt_labels, rectifications, rectify
@@ -39,7 +38,8 @@ from .pseudo_labels import refine_many
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
 from .stage2 import A2S
-from .training import RESUME_FREE, TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, start_run
+from .training import (TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, restore_run, start_run,
+                       write_run_state)
 
 STATE_FORMAT = "salplug-a2s-train-state/1"
 
@@ -221,15 +221,8 @@ class A2STrainer(salplug.Trainer):
         }
         n, history, first, seconds = len(items), [], 0, 0.0
         if state is not None:
-            model.load_state_dict(state["model"])
-            optim.load_state_dict(state["optim"])
-            sched.load_state_dict(state["sched"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["rng"])
-            history, first, seconds = list(state["history"]), state["epochs_done"], state["seconds"]
-            card["resumed"] = state["resumed"] + [first]
+            history, first, seconds = restore_run(state, "model", model, optim, sched, generator, card, self.name)
             card["labels_rebuilt"] = list(state.get("labels_rebuilt", []))
-            log(f"a2s: resumed after epoch {first} of {epochs} ({seconds:.0f}s of training so far)")
             if labels is None:
                 labels = self.rebuild_labels(model, images, keys, first, digest)
                 card["labels_rebuilt"].append(first)
@@ -260,15 +253,10 @@ class A2STrainer(salplug.Trainer):
             model.train()
             end_epoch(self.name, model, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
                       optim=optim, sched=sched, started=t0, **figures)
-            write_payload({
-                "format": STATE_FORMAT, "settings": cfg.model_dump(exclude=RESUME_FREE), "epochs_done": epoch + 1,
-                "epochs": epochs, "milestones": milestones, "seconds": time.time() - t0, "history": history,
-                "figures": figures, "stage1_digest": digest, "resumed": card.get("resumed", []),
-                "labels_rebuilt": card.get("labels_rebuilt", []),
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "optim": optim.state_dict(),
-                "sched": sched.state_dict(), "generator": generator.get_state(), "rng": torch.get_rng_state(),
-                "labels": labels.cpu().half(),
-            }, state_path(cfg.out))
+            write_run_state(cfg, cfg.out, STATE_FORMAT, "model", model, optim, sched, generator, card,
+                            epochs_done=epoch + 1, epochs=epochs, milestones=milestones, seconds=time.time() - t0,
+                            history=history, figures=figures, stage1_digest=digest,
+                            labels_rebuilt=card.get("labels_rebuilt", []), labels=labels.cpu().half())
         model.eval()
         log(f"a2s: done in {time.time() - start:.0f}s")
         return Path(cfg.out)

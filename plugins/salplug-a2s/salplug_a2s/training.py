@@ -15,7 +15,7 @@ from salplug.components import input_field
 from salplug.errors import CheckpointError
 from salplug.training import log
 from salplug.training_loop import state_path
-from salplug.weights import read_payload
+from salplug.weights import read_payload, write_payload
 
 from .common import BACKBONES
 from .data import list_images, load_images, load_validation, read_list
@@ -66,6 +66,35 @@ def load_run_state(cfg: TrainingConfig, out: str, fmt: str, name: str) -> dict:
         raise CheckpointError(f"{what} {path}: made with other settings; differing fields: "
                               + ", ".join(f"{k} (state {state['settings'].get(k)!r}, now {now.get(k)!r})" for k in changed))
     return state
+
+
+def restore_run(state: dict, key: str, module: torch.nn.Module, optim: torch.optim.Optimizer,
+                sched: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator, card: dict,
+                name: str) -> tuple[list[float], int, float]:
+    """Load a run state's weights (under `key`), optimiser, schedule and RNG; returns (loss history, epochs done, seconds)."""
+    module.load_state_dict(state[key])
+    optim.load_state_dict(state["optim"])
+    sched.load_state_dict(state["sched"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["rng"])
+    first, seconds = state["epochs_done"], state["seconds"]
+    card["resumed"] = state["resumed"] + [first]
+    log(f"{name}: resumed after epoch {first} of {state['epochs']} ({seconds:.0f}s of training so far)")
+    return list(state["history"]), first, seconds
+
+
+def write_run_state(cfg: TrainingConfig, out: str, fmt: str, key: str, module: torch.nn.Module,
+                    optim: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+                    generator: torch.Generator, card: dict, *, epochs_done: int, epochs: int, milestones: list[int],
+                    seconds: float, history: list[float], figures: dict, **extra) -> None:
+    """Write what `restore_run` reads (plus a stage's `extra` entries) beside `out`, after an epoch."""
+    write_payload({
+        "format": fmt, "settings": cfg.model_dump(exclude=RESUME_FREE), "epochs_done": epochs_done,
+        "epochs": epochs, "milestones": milestones, "seconds": seconds, "history": history, "figures": figures,
+        "resumed": card.get("resumed", []), key: {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "optim": optim.state_dict(), "sched": sched.state_dict(), "generator": generator.get_state(),
+        "rng": torch.get_rng_state(), **extra,
+    }, state_path(out))
 
 
 def start_run(cfg: TrainingConfig, name: str) -> tuple[list[tuple[str, Path]], torch.Tensor, torch.Generator]:

@@ -22,6 +22,23 @@ def disc_scene(height: int = 64, width: int = 80, seed: int = 0):
     return torch.where(mask, disc, background).clamp(0, 1)[None], mask
 
 
+def run_until(trainer: str, out: Path, settings: dict, stop: int, monkeypatch) -> None:
+    """Run a trainer and interrupt it right after the run state of epoch `stop` is written."""
+    import salplug_a2s.training as training
+
+    real_write = training.write_payload
+
+    def write_then_stop(payload, path):
+        real_write(payload, path)
+        if payload["epochs_done"] == stop:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "write_payload", write_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            salplug.build("trainer", trainer, out=str(out), **settings).run()
+
+
 def test_a2s_pseudo_labels_snap_a_rough_map_to_the_disc():
     image, mask = disc_scene()
     generator = torch.Generator().manual_seed(1)
@@ -128,67 +145,32 @@ def test_a2s_image_list_must_name_existing_stems(image_folder):
         list_images([image_folder], only={"0", "missing"})
 
 
-def test_a2s_stage2_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(image_folder, tmp_path, monkeypatch):
-    """The state written at an epoch end (weights, optimiser, schedule, rectified labels, RNG) continues the run exactly."""
-    import salplug_a2s.train_stage2 as train_stage2
-
-    stage1 = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "s1.pt"), cache_dir=None, epochs=1,
-                           images=[str(image_folder)], backbone_weights=None, size=64, channels=8, batch_size=2).run()
+@pytest.mark.parametrize("trainer", ["a2s-stage1", "a2s"])
+def test_a2s_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(trainer, image_folder, tmp_path, monkeypatch):
+    """The state written at an epoch end (weights, optimiser, schedule, RNG; stage 2 also its rectified
+    labels) continues the run exactly, and a state made with other settings is refused."""
     common = {"images": [str(image_folder)], "backbone_weights": None, "size": 64, "channels": 8, "batch_size": 2,
-              "stage1_checkpoint": str(stage1), "labels_dir": None, "epochs": 3, "milestones": [2], "rectify_after": 1}
-    whole = salplug.build("trainer", "a2s", out=str(tmp_path / "whole.pt"), **common).run()
+              "epochs": 3, "milestones": [2]}
+    if trainer == "a2s":
+        stage1 = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "s1.pt"), cache_dir=None, epochs=1,
+                               images=[str(image_folder)], backbone_weights=None, size=64, channels=8, batch_size=2).run()
+        common.update(stage1_checkpoint=str(stage1), labels_dir=None, rectify_after=1)
+    else:
+        common.update(cache_dir=None)
+    whole = salplug.build("trainer", trainer, out=str(tmp_path / "whole.pt"), **common).run()
+    run_until(trainer, tmp_path / "cut.pt", common, 2, monkeypatch)
+    with pytest.raises(salplug.CheckpointError, match=r"lr \(state [0-9.]+, now 0.123\)"):
+        salplug.build("trainer", trainer, out=str(tmp_path / "cut.pt"), resume=True, **{**common, "lr": 0.123}).run()
+    cut = salplug.build("trainer", trainer, out=str(tmp_path / "cut.pt"), resume=True, **common).run()
 
-    real_write = train_stage2.write_payload
-
-    def write_then_stop(payload, path):
-        real_write(payload, path)
-        if payload["epochs_done"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_stage2, "write_payload", write_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        salplug.build("trainer", "a2s", out=str(tmp_path / "cut.pt"), **common).run()
-    monkeypatch.setattr(train_stage2, "write_payload", real_write)
-    with pytest.raises(salplug.CheckpointError, match=r"lr \(state 0.005, now 0.001\)"):
-        salplug.build("trainer", "a2s", out=str(tmp_path / "cut.pt"), resume=True, **{**common, "lr": 0.001}).run()
-    cut = salplug.build("trainer", "a2s", out=str(tmp_path / "cut.pt"), resume=True, **common).run()
-
-    a = A2S(checkpoint=str(whole), backbone_weights=None)
-    b = A2S(checkpoint=str(cut), backbone_weights=None)
+    cls = A2S if trainer == "a2s" else A2SStage1
+    a = cls(checkpoint=str(whole), backbone_weights=None)
+    b = cls(checkpoint=str(cut), backbone_weights=None)
     assert b.card["training"]["epochs_done"] == 3 and b.card["resumed"] == [2]
     assert b.card["training"]["loss_history"] == a.card["training"]["loss_history"]
+    if trainer == "a2s-stage1":  # only the head is trained and stored; the frozen encoder is random here
+        a, b = a.head, b.head
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
-        assert torch.equal(x, y), name
-
-
-def test_a2s_stage1_resumed_run_ends_with_the_head_of_an_uninterrupted_one(image_folder, tmp_path, monkeypatch):
-    """Stage 1's state (head, optimiser, schedule, RNG of pixel samples and flips) continues the run exactly."""
-    import salplug_a2s.train_stage1 as train_stage1
-
-    common = {"images": [str(image_folder)], "backbone_weights": None, "size": 64, "channels": 8, "batch_size": 2,
-              "cache_dir": None, "epochs": 3, "milestones": [2]}
-    whole = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "whole.pt"), **common).run()
-
-    real_write = train_stage1.write_payload
-
-    def write_then_stop(payload, path):
-        real_write(payload, path)
-        if payload["epochs_done"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_stage1, "write_payload", write_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "cut.pt"), **common).run()
-    monkeypatch.setattr(train_stage1, "write_payload", real_write)
-    with pytest.raises(salplug.CheckpointError, match=r"fuse_stride \(state 2, now 4\)"):
-        salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "cut.pt"), resume=True, **{**common, "fuse_stride": 4}).run()
-    cut = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "cut.pt"), resume=True, **common).run()
-
-    a = A2SStage1(checkpoint=str(whole), backbone_weights=None)
-    b = A2SStage1(checkpoint=str(cut), backbone_weights=None)
-    assert b.card["training"]["epochs_done"] == 3 and b.card["resumed"] == [2]
-    assert b.card["training"]["loss_history"] == a.card["training"]["loss_history"]
-    for (name, x), y in zip(a.head.state_dict().items(), b.head.state_dict().values()):
         assert torch.equal(x, y), name
 
 
@@ -222,19 +204,9 @@ def test_a2s_stage2_resumes_from_a_portable_state_with_labels_rebuilt(image_fold
               "stage1_checkpoint": str(stage1), "labels_dir": None, "epochs": 3, "milestones": [2], "rectify_after": 1}
     whole = A2S(checkpoint=str(salplug.build("trainer", "a2s", out=str(tmp_path / "whole.pt"), **common).run()),
                 backbone_weights=None)
-    real_write = train_stage2.write_payload
     for stop in (1, 2):
         out = tmp_path / f"cut{stop}.pt"
-
-        def write_then_stop(payload, path, stop=stop):
-            real_write(payload, path)
-            if payload["epochs_done"] == stop:
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(train_stage2, "write_payload", write_then_stop)
-        with pytest.raises(KeyboardInterrupt):
-            salplug.build("trainer", "a2s", out=str(out), **common).run()
-        monkeypatch.setattr(train_stage2, "write_payload", real_write)
+        run_until("a2s", out, common, stop, monkeypatch)
         full = state_path(out)
         state = torch.load(full, weights_only=True)
         error = rebuild_error(full, train_stage2.STATE_FORMAT)
