@@ -62,6 +62,13 @@ def test_the_recorded_command_rebuilds_the_same_config(registered, tmp_path):
     assert json.loads((tmp_path / "x.json").read_text()) == {"counted": [0, 1, 2, 3], "folders": ["p q", "r"]}
 
 
+def test_resume_is_refused_for_a_trainer_without_a_run_state(registered, tmp_path, capsys):
+    assert main(["train", "count-to", "--resume", "--set", f"out={tmp_path / 'o'}"]) == 2
+    assert ("train count-to: --resume needs a trainer that runs on salplug.training_loop or has its own 'resume' "
+            "field") in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_field_names_the_trainer_and_field(registered, tmp_path, capsys):
     assert main(["train", "count-to", "--set", f"out={tmp_path / 'o'}", "--set", "stepz=3"]) == 2
     err = capsys.readouterr().err
