@@ -2,8 +2,8 @@
 
 Stage 1 trains only its head on cached frozen features, so its step starts from encoder
 levels; stage 2 fine-tunes the whole detector on images and pseudo labels, in fp32 and in
-bf16 autocast (`precision`; fast on CPUs with AMX), on each encoder with offline weights. Both use the trainers' own `train_step`
-at the paper's batch of 8 and 320×320.
+bf16 autocast (`precision`; fast on CPUs with AMX), on each encoder with offline weights.
+Both use the trainers' own `train_step` at the paper's batch of 8 and 320×320.
 """
 
 from __future__ import annotations

@@ -123,9 +123,6 @@ class A2STrainer(salplug.Trainer):
             default="fp32", description="Network arithmetic: bf16 autocast is about 2× faster on CPUs with AMX "
             "(Xeon Sapphire Rapids and later); the loss stays fp32.")
 
-    def load_state(self) -> dict:
-        return load_run_state(self.config, self.config.out, STATE_FORMAT, self.name)
-
     def labels(self, images: torch.Tensor, keys: list[str], validation: Validation | None) -> tuple[torch.Tensor, dict, str]:
         """Stage-1 pseudo labels of the training images, their figures (time, validation MAE) and the stage-1 digest."""
         cfg = self.config
@@ -181,7 +178,7 @@ class A2STrainer(salplug.Trainer):
     def run(self) -> Path:
         cfg = self.config
         start = time.time()
-        state = self.load_state() if cfg.resume else None
+        state = load_run_state(cfg, cfg.out, STATE_FORMAT, self.name) if cfg.resume else None
         items, images, generator = start_run(cfg, self.name)
         validation = Validation(cfg)
         keys = [k for k, _ in items]
