@@ -5,7 +5,7 @@ in fp16): too large to carry. The portable state is the same file without them (
 optimiser, schedule and RNG stay exact, about 21 MB); `resume` then rebuilds the labels from
 the detector it resumes (`losses.rebuilt_labels`).
 
-    python -m salplug_a2s.portable_state runs/a2s/cpu/a2s-mobilenetv2.state.pt OUT.state.pt
+    python -m salplug_a2s.portable_state runs/a2s/lite0/a2s-efficientnet-lite0.state.pt OUT.state.pt
 """
 
 from __future__ import annotations

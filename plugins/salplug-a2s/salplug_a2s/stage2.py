@@ -19,7 +19,7 @@ from salplug.detector import EncoderDecoderPrior
 
 from .common import PriorConfig, resolve_checkpoint, up
 
-SHIPPED_FILE = "a2s-mobilenetv2.pt"
+SHIPPED_FILE = "a2s-efficientnet-lite0.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64}
 
 

@@ -23,5 +23,5 @@ python3 -m salplug train a2s-stage1 "${common[@]}" --set cache_dir=null --set "b
 left=$(( budget - ($(date +%s) - started) ))
 python3 -m salplug train a2s "${common[@]}" --set "stage1_checkpoint=$out/a2s-stage1-mobilenetv2.pt" \
     --set "labels_dir=${A2S_LABELS:-$out/labels}" --set "crf_workers=$(nproc)" --set "budget_minutes=$(minutes $left)" \
-    --set "out=$out/a2s-mobilenetv2.pt" "${extra[@]}"
+    --set backbone=tf_efficientnet_lite0 --set "out=$out/a2s-efficientnet-lite0.pt" "${extra[@]}"
 echo "a2s: both stages done in $(( $(date +%s) - started ))s"
