@@ -2,7 +2,7 @@
 
 The full state holds the rectified labels of every training image (614 MB for 3,000 at 320 px
 in fp16): too large to carry. The portable state is the same file without them (weights,
-optimiser, schedule and RNG stay exact, about 21 MB); `resume` then rebuilds the labels from
+optimiser, schedule and RNG stay exact, 21-30 MB); `resume` then rebuilds the labels from
 the detector it resumes (`losses.rebuilt_labels`).
 
     python -m salplug_a2s.portable_state runs/a2s/lite0/a2s-efficientnet-lite0.state.pt OUT.state.pt
