@@ -329,8 +329,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"training {args.name}: {trainer.command()}", flush=True)
     try:
         checkpoint = trainer.run()
-    finally:
-        data_parallel.finish()
+    except BaseException:
+        data_parallel.finish(wait=False)
+        raise
+    data_parallel.finish()
     if group.leader:
         print(f"wrote {checkpoint}")
     return EXIT_OK

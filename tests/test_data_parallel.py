@@ -18,6 +18,7 @@ from torch import nn
 
 import salplug
 from salplug.datasets import FolderDataset
+from salplug.distributed import data_parallel
 from salplug.distributed.data_parallel import Group, shard
 from salplug.io import write_png
 from salplug.training_data import EpochBatches, TrainingSet
@@ -72,8 +73,10 @@ def _rank(rank: int, world: int, port: int, folder: str, out: str, results) -> N
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         results[rank] = train(Path(folder), Path(out))
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        data_parallel.finish(wait=False)
+        raise
+    data_parallel.finish()
 
 
 def _free_port() -> int:

@@ -49,9 +49,18 @@ def start(device: str) -> Group:
     return current()
 
 
-def finish() -> None:
-    """Leave the process group (after the last collective), so torchrun's processes exit cleanly."""
+def finish(*, wait: bool = True) -> None:
+    """Leave the process group, so torchrun's processes exit cleanly.
+
+    With `wait` every rank first meets the others at a barrier: rank 0 still writes the
+    checkpoint after the last collective, and a rank that tore the gloo group down and
+    exited meanwhile was once seen to abort ("terminate called without an active
+    exception", seen once in CI). After a failure there is no wait, since the other
+    ranks may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
