@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Both A2S stages on the DUTS-TR lists beside this script (photos only; 200 held-out masks for the
+# Both A2S stages, on EfficientNet-Lite0, on the DUTS-TR lists beside this script (photos only; 200 held-out masks for the
 # reported validation curve), on one CUDA GPU, inside a time box. Run from the repository root.
 #   BUDGET_S    seconds both stages may take (default 3600): stage 1 gets a quarter, stage 2 the rest;
 #               a stage whose paper schedule would not fit shrinks it in proportion (`budget_minutes`)
@@ -19,9 +19,9 @@ common=(--set "images=[$data/images]" --set "image_list=$here/duts-tr-train3000.
         --set "validation=$data" --set "validation_list=$here/duts-tr-val200.txt" --set "device=${DEVICE:-cuda}")
 read -r -a extra <<< "${EXTRA:-}"
 python3 -m salplug train a2s-stage1 "${common[@]}" --set cache_dir=null --set "budget_minutes=$(minutes $(( budget / 4 )))" \
-    --set "out=$out/a2s-stage1-mobilenetv2.pt" "${extra[@]}"
+    --set backbone=tf_efficientnet_lite0 --set "out=$out/a2s-stage1-efficientnet-lite0.pt" "${extra[@]}"
 left=$(( budget - ($(date +%s) - started) ))
-python3 -m salplug train a2s "${common[@]}" --set "stage1_checkpoint=$out/a2s-stage1-mobilenetv2.pt" \
+python3 -m salplug train a2s "${common[@]}" --set "stage1_checkpoint=$out/a2s-stage1-efficientnet-lite0.pt" \
     --set "labels_dir=${A2S_LABELS:-$out/labels}" --set "crf_workers=$(nproc)" --set "budget_minutes=$(minutes $left)" \
     --set backbone=tf_efficientnet_lite0 --set "out=$out/a2s-efficientnet-lite0.pt" "${extra[@]}"
 echo "a2s: both stages done in $(( $(date +%s) - started ))s"
