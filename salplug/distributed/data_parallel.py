@@ -54,9 +54,8 @@ def finish(*, wait: bool = True) -> None:
 
     With `wait` every rank first meets the others at a barrier: rank 0 still writes the
     checkpoint after the last collective, and a rank that tore the gloo group down and
-    exited meanwhile was once seen to abort ("terminate called without an active
-    exception", seen once in CI). After a failure there is no wait, since the other
-    ranks may never arrive.
+    exited meanwhile aborted once in CI ("terminate called without an active
+    exception"). After a failure there is no wait, since the other ranks may never arrive.
     """
     if dist.is_available() and dist.is_initialized():
         if wait:
