@@ -64,7 +64,7 @@ def target_scores(refiner: MIJR, target: Target) -> None:
     retrieved = refiner.retrieved_instances(rec)
     s = target.scores
     s["mijr (Eq. 6-8)"] = refiner.relearned_scores(rec, retrieved)
-    s["target only"] = refiner.relearned_scores(rec, [])
+    s["target only"] = refiner.relearned_scores(rec, [], fit_on="target+retrieved")
     s["base map per superpixel"] = rec.base
     x = rec.features.double()
     pooled = logistic(torch.cat([r[0] for r in retrieved]), torch.cat([r[1] for r in retrieved]).numpy(),

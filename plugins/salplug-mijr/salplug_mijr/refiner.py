@@ -78,6 +78,9 @@ class MIJR(Refiner):
         sigma_lab: float = Field(default=10.0, gt=0, description="Colour σ (CIE-Lab) of the superpixel weighting.")
         pool_labels: Literal["pseudo", "masks"] = Field(
             default="pseudo", description="Labels of retrieved instances: their pseudo GT (paper) or true masks (an upper bound).")
+        fit_on: Literal["target+retrieved", "retrieved"] = Field(
+            default="target+retrieved", description="What each re-learned classifier is fitted on: the target's pseudo-labelled "
+            "superpixels and the retrieved image's kept instances, or the latter alone (the target's labels only weigh it, Eq. 7).")
         blend: float = Field(default=0.5, ge=0, le=1, description="Share of the re-learned map in the output (the rest: the base map).")
         seed: int = Field(default=0, description="Seed of the filter's training and of a random (untagged) backbone.")
 
@@ -240,11 +243,15 @@ class MIJR(Refiner):
                         torch.from_numpy(other.regions.area[j]).double()))
         return out
 
-    def relearned_scores(self, target: Record, retrieved: list[tuple[Tensor, Tensor, Tensor]]) -> np.ndarray | None:
-        """Eq. 6-8 re-learned score per target superpixel, before the spatial weighting; None when nothing could be learned."""
+    def relearned_scores(self, target: Record, retrieved: list[tuple[Tensor, Tensor, Tensor]],
+                         fit_on: str | None = None) -> np.ndarray | None:
+        """Eq. 6-8 re-learned score per target superpixel, before the spatial weighting; None when nothing could be learned.
+
+        fit_on: the config's `fit_on` unless given."""
         confident = torch.from_numpy(target.pgt != IGNORED)
+        with_target = (fit_on or self.config.fit_on) == "target+retrieved"
         score, _ = relearn(target.features.double(), confident, torch.from_numpy(target.pgt == 1).double(),
-                           torch.from_numpy(target.regions.area).double(), retrieved, self.config.l2)
+                           torch.from_numpy(target.regions.area).double(), retrieved, self.config.l2, with_target)
         score = score.numpy()
         return None if np.isnan(score).any() else score
 

@@ -5,6 +5,10 @@ retrieved image m that the filter kept; the joint classifier (Eq. 6) learns from
 at once. Each is weighed by α = ½·log((1 − e)/e) (Eq. 7), e its weighted error on the
 target's own pseudo ground truth, and the re-learned score is the α-weighted mean (Eq. 8).
 A classifier no better than chance (e ≥ ½) gets α = 0.
+
+The paper leaves open whether the target's pseudo-labelled superpixels enter each fit; with
+`with_target=False` classifier m learns from retrieved image m's kept instances alone (the joint
+one from all of them) and the target's pseudo labels only weigh them (Eq. 7).
 """
 
 from __future__ import annotations
@@ -62,22 +66,33 @@ def balanced(y: Tensor, w: Tensor) -> Tensor:
 
 
 def relearn(target: Tensor, confident: Tensor, target_label: Tensor, target_weight: Tensor,
-            aligned: Sequence[tuple[Tensor, Tensor, Tensor]], l2: float = 1.0) -> tuple[Tensor, Tensor]:
+            aligned: Sequence[tuple[Tensor, Tensor, Tensor]], l2: float = 1.0,
+            with_target: bool = True) -> tuple[Tensor, Tensor]:
     """Re-learned saliency of every target instance, and the α of each classifier (M, then joint).
 
     target: n×F features of all target instances; confident: mask of those with a pseudo label
     (target_label 0/1, target_weight their areas); aligned: per retrieved image (x, label, weight)
     of its kept instances. Without confident target instances of both classes nothing can be
-    checked, and the result is NaN (the caller keeps the base map).
+    checked, and the result is NaN (the caller keeps the base map). Without the target in the
+    fits, a retrieved set of one class learns nothing (α = 0), and the result is NaN when no
+    classifier beats chance on the target.
     """
+    nan = torch.full((len(target),), float("nan"), dtype=target.dtype), torch.zeros(0, dtype=torch.float64)
     xt, yt, wt = target[confident], target_label[confident], target_weight[confident]
     if len(yt) == 0 or yt.min() == yt.max():
-        return torch.full((len(target),), float("nan"), dtype=target.dtype), torch.zeros(0, dtype=torch.float64)
+        return nan
     joint = (torch.cat([a[0] for a in aligned]), torch.cat([a[1] for a in aligned]), torch.cat([a[2] for a in aligned])) \
         if aligned else (xt[:0], yt[:0], wt[:0])
     scores, alphas = [], []
     for x, y, w in [*aligned, joint]:
-        xs, ys, ws = torch.cat([xt, x]), torch.cat([yt, y]), torch.cat([wt, w])
+        if with_target:
+            xs, ys, ws = torch.cat([xt, x]), torch.cat([yt, y]), torch.cat([wt, w])
+        elif len(y) and y.min() != y.max():
+            xs, ys, ws = x, y, w
+        else:
+            alphas.append(alpha(0.5))
+            scores.append(torch.zeros(len(target), dtype=target.dtype))
+            continue
         model = fit_logistic(xs, ys, balanced(ys, ws), l2)
         wrong = (predict(model, xt) > 0.5).to(yt.dtype) != yt
         error = (balanced(yt, wt) * wrong).sum() / balanced(yt, wt).sum()
@@ -85,6 +100,8 @@ def relearn(target: Tensor, confident: Tensor, target_label: Tensor, target_weig
         scores.append(predict(model, target))
     a = torch.stack(alphas)
     if a.sum() <= 0:
+        if not with_target:
+            return nan
         a = torch.ones_like(a)
     combined = (torch.stack(scores) * a[:, None].to(target.dtype)).sum(0) / a.sum().to(target.dtype)
     return combined, a

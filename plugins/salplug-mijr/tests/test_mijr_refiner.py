@@ -157,3 +157,14 @@ def test_pool_labels_masks_takes_the_retrieved_instances_true_labels():
     with pytest.raises(ValueError, match="has no mask"):
         for record in truth.pool.records:
             truth.retrieved_instances(record)
+
+
+def test_fit_on_retrieved_learns_from_the_pool_alone_and_keeps_the_base_map_without_it(fitted):
+    image, base = target(22)
+    both = MIJR(index=str(fitted), backbone_weights=None)
+    alone = MIJR(index=str(fitted), backbone_weights=None, fit_on="retrieved")
+    out = alone(image, base)
+    assert out.shape == base.shape and 0 <= out.min() and out.max() <= 1
+    assert not torch.equal(out, both(image, base))
+    alone.retrieved_instances = lambda record: []  # nothing kept from the pool: nothing to learn from
+    assert torch.equal(alone(image, base), base)

@@ -29,6 +29,40 @@ def test_relearn_recovers_saliency_of_unlabelled_instances():
     assert ((score[150:] > 0.5) == salient[150:]).double().mean() > 0.9
 
 
+def _instances(n, salient, g):
+    return torch.randn(n, 8, generator=g, dtype=torch.float64) + 2.0 * salient[:, None]
+
+
+def test_relearn_on_retrieved_alone_fits_them_and_lets_the_target_weigh_them():
+    g = torch.Generator().manual_seed(1)
+    salient = torch.rand(300, generator=g) > 0.5
+    x = _instances(300, salient, g)
+    confident = torch.arange(300) < 150
+    s = torch.rand(100, generator=g) > 0.5
+    aligned = [(_instances(100, s, g), s.double(), torch.ones(100, dtype=torch.float64)),  # labels agree with the target
+               (_instances(100, s, g), (~s).double(), torch.ones(100, dtype=torch.float64)),  # labels inverted
+               (torch.randn(50, 8, generator=g, dtype=torch.float64), torch.ones(50, dtype=torch.float64),
+                torch.ones(50, dtype=torch.float64))]  # one class: nothing to learn
+    score, a = relearn(x, confident, salient.double(), torch.ones(300, dtype=torch.float64), aligned, with_target=False)
+    assert a.shape == (4,)
+    assert a[0] > 0 and a[1] == 0 and a[2] == 0  # only the classifier that agrees with the target's labels has a say
+    assert ((score[150:] > 0.5) == salient[150:]).double().mean() > 0.9
+    _, a_joint = relearn(x, confident, salient.double(), torch.ones(300, dtype=torch.float64), aligned)
+    assert (a_joint[:3] > 0).all()  # with the target in every fit, even the inverted image's classifier follows the target
+
+
+def test_relearn_on_retrieved_alone_returns_nan_when_no_retrieved_set_can_teach():
+    g = torch.Generator().manual_seed(2)
+    salient = torch.rand(40, generator=g) > 0.5
+    x = _instances(40, salient, g)
+    one_class = [(torch.randn(20, 8, generator=g, dtype=torch.float64), torch.zeros(20, dtype=torch.float64),
+                  torch.ones(20, dtype=torch.float64))]
+    args = (x, torch.ones(40, dtype=torch.bool), salient.double(), torch.ones(40, dtype=torch.float64))
+    assert torch.isnan(relearn(*args, one_class, with_target=False)[0]).all()
+    assert torch.isnan(relearn(*args, [], with_target=False)[0]).all()
+    assert torch.isfinite(relearn(*args, one_class)[0]).all()
+
+
 def test_relearn_without_both_classes_returns_nan():
     x = torch.randn(10, 4, dtype=torch.float64)
     score, _ = relearn(x, torch.ones(10, dtype=torch.bool), torch.ones(10, dtype=torch.float64),
