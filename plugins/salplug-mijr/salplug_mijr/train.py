@@ -57,6 +57,17 @@ def pool_images(data: FolderDataset, stems: list[str]) -> list[PoolImage]:
     return out
 
 
+def pool_stems(data: FolderDataset, pool_size: int | None, pool_fold: int | None, pool_folds: int) -> tuple[list[str], list[str]]:
+    """(pool, left out): the pool's stems among `data`'s images (of fold `pool_fold` only, when given), and the rest of them."""
+    candidates = data.keys
+    if pool_fold is not None:
+        fold = held_fold(data.root, pool_folds, pool_fold)
+        candidates = [k for k in candidates if k in fold]
+    stems = subset(candidates, pool_size)
+    chosen = set(stems)
+    return stems, [k for k in sorted(candidates) if k not in chosen]
+
+
 _worker: dict[str, Any] = {}
 """Per worker process: the refiner (its encoder loaded once) and the dataset index."""
 
@@ -158,11 +169,7 @@ class MIJRTrainer(salplug.Trainer):
         data = FolderDataset(Path(cfg.data), masks=True, priors_dir=Path(cfg.maps))
         for path, reason in sorted(data.problems.items()):
             log(f"mijr: left out {path}: {reason}")
-        candidates = data.keys
-        if cfg.pool_fold is not None:
-            fold = held_fold(cfg.data, cfg.pool_folds, cfg.pool_fold)
-            candidates = [k for k in candidates if k in fold]
-        stems = subset(candidates, cfg.pool_size)
+        stems, _ = pool_stems(data, cfg.pool_size, cfg.pool_fold, cfg.pool_folds)
         count = -(-len(stems) // CHUNK)
         chunks = [stems[i::count] for i in range(count)]
         sample = -(-min(cfg.projection_images, len(stems)) // CHUNK)

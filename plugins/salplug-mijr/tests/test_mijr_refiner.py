@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 from mijr_synthetic import pool, scene
-from salplug_mijr import MIJR, MIJRTrainer
+from salplug_mijr import MIJR, MIJRTrainer, validation
 from salplug_mijr.pool import StoredRecords
 from salplug_mijr.pseudo import IGNORED
 
 import salplug
-from salplug.datasets import DatasetError
+from salplug.datasets import DatasetError, held_fold
 from salplug.errors import CheckpointError
 
 TINY = {"backbone_weights": None, "size": 64, "segments": 40, "proposals": 12, "neighbours": 3, "filter_epochs": 50}
@@ -140,6 +140,21 @@ def test_trainer_pool_fold_takes_the_images_a_fold_model_never_trained_on(tmp_pa
     pool = MIJR(index=str(out), backbone_weights=None).pool
     assert [r.key for r in pool.records] == ["001", "003", "005"]  # salplug.datasets.split(stems, 2, 1, "held")
     assert "of fold 1 of 2" in pool.card["split_rule"]
+
+
+def test_validation_links_the_fold_images_the_pool_left_out(tmp_path):
+    data, maps = synthetic_dataset(tmp_path, 13)
+    out = tmp_path / "run" / "pool.pt"
+    MIJRTrainer(data=str(data), maps=str(maps), out=str(out), workers=0, pool_size=4, pool_fold=1, filter_images=4,
+                projection_images=2, backbone_weights=None, size=64, segments=40, proposals=12, neighbours=2).run()
+    pooled = {r.key for r in MIJR(index=str(out), backbone_weights=None).pool.records}
+    view = tmp_path / "val"
+    validation.main(["--data", str(data), "--maps", str(maps), "--pool-size", "4", "--pool-fold", "1",
+                     "--priors", f"base={maps}", "-o", str(view)])
+    held = {p.stem for p in (view / "images").iterdir()}
+    fold = held_fold(data, 2, 1)
+    assert len(pooled) == 4 and held and not pooled & held and pooled | held == fold
+    assert {p.stem for p in (view / "priors" / "base").iterdir()} == held == {p.stem for p in (view / "masks").iterdir()}
 
 
 def test_pool_labels_masks_takes_the_retrieved_instances_true_labels():
