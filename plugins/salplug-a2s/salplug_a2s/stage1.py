@@ -25,7 +25,7 @@ from salplug.resize import resize
 from .common import PriorConfig, architecture, conv_norm_relu, up
 from .pseudo_labels import refine
 
-SHIPPED_FILE = "a2s-stage1-mobilenetv2.pt"
+SHIPPED_FILE = "a2s-stage1-efficientnet-lite0.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64, "fuse_stride": 2}
 DEEPEST = (2, 3, 4)  # backbone levels at strides 8, 16, 32
 
