@@ -102,6 +102,16 @@ class StopRequest:
                 signal.signal(s, handler)
 
 
+def ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader workers leave stopping to the main process, which finishes its step, saves and shuts them down.
+
+    Without this a SIGTERM sent to every process of the command (`pkill -f`) kills a worker, and
+    torch aborts the run from its SIGCHLD handler before the save.
+    """
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+
+
 def save_state(path: Path, model: Component, optim: torch.optim.Optimizer, sched: Any, progress: Progress) -> None:
     payload = {
         "format": STATE_FORMAT, "kind": model.kind, "name": model.name,
@@ -233,7 +243,7 @@ def fit(
         while progress.epoch < cfg.epochs:
             batches = EpochBatches(count, cfg.seed, progress.epoch, cfg.batch_size, progress.position, group)
             loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers, pin_memory=cuda,
-                                persistent_workers=False)
+                                persistent_workers=False, worker_init_fn=ignore_stop_signals)
             for batch in loader:
                 batch = {k: v.to(cfg.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
                          for k, v in batch.items()}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -44,7 +47,7 @@ def folder(tmp_path):
     return tmp_path / "data"
 
 
-def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3):
+def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3, pkill=False):
     torch.manual_seed(0)
     model = TinyPrior()
     optim = torch.optim.Adam(model.parameters(), 1e-2)
@@ -56,7 +59,12 @@ def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3):
     def step(batch):
         calls["n"] += 1
         if calls["n"] == interrupt_at:
-            os.kill(os.getpid(), signal.SIGINT)
+            if pkill:  # SIGTERM to every process, from another one: a worker obeys its parent's quietly
+                pids = [os.getpid(), *(child.pid for child in multiprocessing.active_children())]
+                subprocess.run(["kill", "-TERM", *map(str, pids)], check=True)
+                time.sleep(0.5)
+            else:
+                os.kill(os.getpid(), signal.SIGINT)
         loss = F.binary_cross_entropy(model(batch["image"]), batch["mask"])
         optim.zero_grad()
         loss.backward()
@@ -98,6 +106,13 @@ def test_worker_processes_give_the_same_views_as_the_main_process(folder, tmp_pa
     b, _ = run(folder, tmp_path / "b.pt", epochs=1, workers=2)
     for key, value in a.state_dict().items():
         torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=1e-6)
+
+
+def test_a_signal_to_every_process_of_the_command_still_saves(folder, tmp_path):
+    """`pkill -f` also signals the DataLoader workers; the run must still stop through its save."""
+    _, stopped = run(folder, tmp_path / "m.pt", interrupt_at=2, workers=1, pkill=True)
+    assert not stopped.finished and "SIGTERM" in stopped.reason and stopped.progress.step == 2
+    assert state_path(tmp_path / "m.pt").exists()
 
 
 def test_resume_without_a_state_names_the_file(folder, tmp_path):
