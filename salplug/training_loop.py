@@ -35,6 +35,7 @@ from .training_data import EpochBatches
 from .weights import read_payload, write_payload
 
 STATE_FORMAT = "salplug-train-state/1"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # a stop request in the main process, ignored by workers
 
 
 class LoopConfig(ComponentConfig):
@@ -94,7 +95,7 @@ class StopRequest:
         def handle(signum, _frame):
             self.signal = signum
 
-        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
         try:
             yield self
         finally:
@@ -108,7 +109,7 @@ def ignore_stop_signals(_worker_id: int) -> None:
     Without this a SIGTERM sent to every process of the command (`pkill -f`) kills a worker, and
     torch aborts the run from its SIGCHLD handler before the save.
     """
-    for s in (signal.SIGINT, signal.SIGTERM):
+    for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
 
 
