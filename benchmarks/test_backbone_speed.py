@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import salplug
-from salplug.benchmarking import measure
-from salplug.samples import sample_batch
+from salplug.testing import measure
+from salplug.data import sample_batch
 
 BATCH = 16
 SETUPS = [("cpu", {})]

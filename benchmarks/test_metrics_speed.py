@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from salplug.builtins.metrics import standard_metrics
-from salplug.sodmetrics import prepare_uint8
+from salplug.metrics import prepare_uint8
 from tests.pysod_reference import reference
 from tests.shared_data import sod_dev_pairs
 

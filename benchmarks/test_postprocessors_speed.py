@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import salplug
-from salplug.benchmarking import DEVICES, measure
-from salplug.samples import sample_batch
+from salplug.testing import DEVICES, measure
+from salplug.data import sample_batch
 
 
 @pytest.mark.benchmark(group="densecrf")

@@ -15,13 +15,13 @@ import time
 import pytest
 
 from salplug import Chain
-from salplug.runner import run_chain_on_files
+from salplug.pipeline import run_chain_on_files
 from tests.shared_data import sod_dev
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'salplug[ray]')")
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'salplug[ray]')")
 
-from salplug.distributed.ray_run import run_chain_on_files_ray  # noqa: E402
+from salplug.distributed import run_chain_on_files_ray  # noqa: E402
 
 COUNT = 96
 SPEC = {"version": 1, "steps": [

@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 
 import salplug
-from salplug.io import write_map
-from salplug.samples import SAMPLES, sample_tensor
+from salplug.data import SAMPLES, sample_tensor, write_map
 
 
 def main(argv: list[str] | None = None) -> int:

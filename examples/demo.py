@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 
 from salplug import Chain
-from salplug.io import read_image, read_map, write_png
-from salplug.runner import run_chain_on_files
-from salplug.samples import SAMPLES, sample_photo
-from salplug.visualize import contact_sheet
+from salplug.data import SAMPLES, contact_sheet, read_image, read_map, sample_photo, write_png
+from salplug.pipeline import run_chain_on_files
 
 DEFAULT_CHAIN = Path(__file__).parent / "chains" / "demo.yaml"
 

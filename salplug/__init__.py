@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .chain import Chain, ChainOutput
-from .components import (
+from salplug.components import (
     KINDS,
     Backbone,
     Component,
@@ -19,9 +18,12 @@ from .components import (
     PriorProvider,
     Refiner,
     Trainer,
+    check_image,
+    check_map,
+    check_mask,
 )
-from .contracts import check_image, check_map, check_mask
-from .errors import (
+from salplug.data import ImageBatch, LoadError, load_groups, load_images
+from salplug.errors import (
     ChainError,
     CheckpointError,
     ConfigError,
@@ -33,11 +35,9 @@ from .errors import (
     UnknownComponentError,
     WeightsNotFoundError,
 )
-from .factory import build, get_component, list_components
-from .loading import ImageBatch, LoadError, load_groups, load_images
-from .plugins import get_host, register_plugin, reload_plugins
-from .spec import ChainSpec, StepSpec, dump_spec, load_spec
-from . import testing
+from salplug.host import build, get_component, get_host, list_components, register_plugin, reload_plugins
+from salplug.pipeline import Chain, ChainOutput, ChainSpec, StepSpec, dump_spec, load_spec
+from salplug import components, data, host, metrics, models, ops, pipeline, testing, train
 
 __version__ = "0.1.0"
 
@@ -84,6 +84,14 @@ __all__ = [
     "load_spec",
     "register_plugin",
     "reload_plugins",
+    "components",
+    "data",
+    "host",
+    "metrics",
+    "models",
+    "ops",
+    "pipeline",
     "testing",
+    "train",
     "__version__",
 ]

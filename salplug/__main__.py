@@ -1,5 +1,5 @@
 """``python -m salplug``: the `salplug` command, for launchers that take a module (torchrun's ``-m``)."""
 
-from .cli import main
+from salplug.cli._app import main
 
 raise SystemExit(main())

@@ -58,6 +58,10 @@ class ConfigError(SalplugError, ValueError):
         super().__init__(f"bad config for {where}: {lines}")
 
 
+class SettingsError(SalplugError, ValueError):
+    """A ``KEY=VALUE`` setting (``--set``) that cannot be read."""
+
+
 class ChainError(SalplugError, ValueError):
     """A chain whose steps are in the wrong order, of the wrong kind, or badly named."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .registry import Registrar
+from salplug.host._registry import Registrar
 
 hookspec = pluggy.HookspecMarker("salplug")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 OPTION = "--salplug-conformance"
-SUITE = Path(__file__).with_name("conformance_suite.py")
+SUITE = Path(__file__).with_name("testing") / "conformance_suite.py"
 
 
 def pytest_addoption(parser) -> None:

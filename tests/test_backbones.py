@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from salplug.builtins.backbones import EfficientNetLite0, MobileNetV2, ResNet50, TimmBackbone, VGG16
-from salplug.samples import sample_tensor
+from salplug.data._samples import sample_tensor
 from salplug.testing import check_component
-from salplug import weight_tags
+from salplug.components import _weight_tags as weight_tags
 from salplug.errors import WeightsNotFoundError
-from salplug.weight_tags import ENV_DIR, classifier, load_matching, resolve
+from salplug.components._weight_tags import ENV_DIR, classifier, load_matching, resolve
 
 CATS = set(range(281, 286))
 ARCH = "mobilenetv2_100"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salplug.batching import PENDING_BATCHES, size_batches
+from salplug.pipeline._batching import PENDING_BATCHES, size_batches
 
 
 def test_batches_share_a_size_and_keep_order():

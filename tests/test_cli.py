@@ -13,7 +13,7 @@ import pytest
 import salplug
 from salplug import get_host
 from salplug.cli import main
-from salplug.spec import STEP_KINDS
+from salplug.pipeline._spec import STEP_KINDS
 
 SPEC = """\
 steps:
@@ -277,7 +277,7 @@ def test_ctrl_c_during_eval_exits_130_with_one_line(tmp_path, capsys, monkeypatc
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("salplug.cli.score_folder", interrupted)
+    monkeypatch.setattr("salplug.cli._app.score_folder", interrupted)
     root = tmp_path / "set"
     for sub in ("images", "masks", "priors/p"):
         (root / sub).mkdir(parents=True)

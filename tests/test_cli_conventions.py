@@ -9,7 +9,7 @@ import pytest
 import salplug
 from salplug.cli import main
 from salplug.components import INPUT_MARK
-from salplug.factory import get_component
+from salplug.host._factory import get_component
 
 
 def test_train_alone_lists_every_trainer_with_its_summary(capsys):

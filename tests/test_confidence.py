@@ -2,7 +2,7 @@
 
 import torch
 
-from salplug.confidence import merge
+from salplug.ops._merge import merge
 
 
 def test_merge_keeps_the_more_confident_map():

@@ -17,12 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import salplug
-from salplug.datasets import FolderDataset
-from salplug.distributed import data_parallel
-from salplug.distributed.data_parallel import Group, shard
-from salplug.io import write_png
-from salplug.training_data import EpochBatches, TrainingSet
-from salplug.training_loop import LoopConfig, fit
+from salplug.data._datasets import FolderDataset
+from salplug.train import _parallel as data_parallel
+from salplug.train._parallel import Group, shard
+from salplug.data._io import write_png
+from salplug.train._data import EpochBatches, TrainingSet
+from salplug.train._loop import LoopConfig, fit
 
 
 class TinyPrior(salplug.PriorProvider):
@@ -140,12 +140,12 @@ def test_nproc_is_refused_for_a_trainer_off_the_loop(capsys):
     from salplug.cli import main
 
     assert main(["train", "a2s", "--nproc", "2"]) == 2
-    assert "--nproc needs a trainer that runs on salplug.training_loop" in capsys.readouterr().err
+    assert "--nproc needs a trainer that runs on salplug.train._loop" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag", ["--nproc=2", "--nproc"])
 def test_nproc_is_dropped_from_the_relaunched_command(flag, monkeypatch, tmp_path):
-    from salplug import cli
+    from salplug.cli import _app as cli
 
     seen = {}
 

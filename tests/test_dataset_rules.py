@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salplug.datasets import DatasetError, FolderDataset, folds, half_of, hold_out, split, subset
-from salplug.io import write_png
+from salplug.data._datasets import DatasetError, FolderDataset, folds, half_of, hold_out, split, subset
+from salplug.data._io import write_png
 
 
 def test_subset_spreads_evenly_over_sorted_stems_and_is_order_free():

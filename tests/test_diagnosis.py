@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from salplug import diagnosis
+from salplug.cli import _app as cli
+from salplug.cli import main
 from salplug.components import Refiner
-from salplug.diagnosis import main, per_image, s_measure, summary
-from salplug.io import map_tensor
+from salplug.metrics._diagnosis import per_image, s_measure, summary
+from salplug.data._io import map_tensor
 
 
 class EraseLeft(Refiner):
@@ -49,10 +50,9 @@ def test_diagnosis_rows_score_the_prior_and_the_output(tmp_path, capsys, monkeyp
     assert text.startswith("3 images") and sorted(re.findall(r"\bim\d\b", text)) == ["im0", "im1", "im2"]
     assert "3 images fall by 0.05 or more, carrying 100% of the net fall" in text
     built = []
-    monkeypatch.setattr(diagnosis, "build", lambda kind, name, **options: built.append((kind, name, options)) or EraseLeft())
-    assert main(["--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size=64", "--worst", "2"]) == 0
+    monkeypatch.setattr(cli, "build", lambda kind, name, **options: built.append((kind, name, options)) or EraseLeft())
+    assert main(["diagnose", "--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size=64", "--worst", "2"]) == 0
     assert built == [("refiner", "erase-left", {"size": 64})]
     assert len(re.findall(r"\bim\d\b", capsys.readouterr().out)) == 2
-    with pytest.raises(SystemExit):
-        main(["--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size"])
+    assert main(["diagnose", "--refiner", "erase-left", "--dataset", str(tmp_path), "--prior", "p", "--set", "size"]) == 2
     assert "expected --set FIELD=VALUE, got 'size'" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""salplug.training.end_epoch: the epoch end shared by the trainers (schedule, log line, checkpoint with figures)."""
+"""salplug.train._progress.end_epoch: the epoch end shared by the trainers (schedule, log line, checkpoint with figures)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from salplug.components import ComponentConfig, Refiner
-from salplug.training import end_epoch
-from salplug.weights import read_checkpoint
+from salplug.train._progress import end_epoch
+from salplug.components._weights import read_checkpoint
 
 
 class Scaled(Refiner):

@@ -109,9 +109,9 @@ def test_a_partial_maps_folder_is_one_counted_line_and_a_marked_row(dataset, tmp
 
 
 def test_curves_mark_max_f_and_name_it_in_the_legend(dataset, tmp_path):
-    from salplug.evaluation import score_folder
-    from salplug.datasets import SODDataset
-    from salplug import reports
+    from salplug.metrics._evaluation import score_folder
+    from salplug.data._datasets import SODDataset
+    from salplug.metrics import _reports as reports
 
     data = SODDataset(dataset)
     results = [score_folder(data, dataset / "priors" / name, name) for name in ("clean", "dss")]

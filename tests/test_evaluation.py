@@ -11,8 +11,8 @@ import pytest
 
 import salplug
 from salplug.cli import main
-from salplug.datasets import DatasetError, SODDataset, half_of
-from salplug.evaluation import score_chain, score_folder
+from salplug.data._datasets import DatasetError, SODDataset, half_of
+from salplug.metrics._evaluation import score_chain, score_folder
 from salplug.components import Refiner
 from tests.shared_data import sod_dev
 

@@ -7,7 +7,7 @@ import torch
 
 from salplug.builtins.backbones import TimmBackbone
 from salplug.errors import ContractError
-from salplug.feature_cache import FeatureCache, backbone_digest
+from salplug.train._feature_cache import FeatureCache, backbone_digest
 
 
 def _backbone(**options):

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from salplug.errors import ImageReadError
-from salplug.io import read_image, read_map, square_uint8, to_uint8, write_map
+from salplug.data._io import read_image, read_map, square_uint8, to_uint8, write_map
 
 RGB = (200, 100, 50)
 
@@ -178,7 +178,7 @@ def test_a_false_colour_map_is_refused_and_a_gray_one_stored_as_rgb_is_read(tmp_
 
 
 def test_a_decoded_single_channel_plane_reads_as_gray(monkeypatch):
-    import salplug.io as io
+    import salplug.data._io as io
 
     monkeypatch.setattr(io, "_decode", lambda path: np.full((4, 5, 1), 204, np.uint8))
     assert read_image("one-plane.tif").shape == (4, 5, 3)

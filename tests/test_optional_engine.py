@@ -8,12 +8,12 @@ import sys
 import numpy as np
 
 from salplug.cli import main
-from salplug.io import write_png
+from salplug.data._io import write_png
 
 
 def test_the_core_and_the_cli_never_import_ray():
     code = (
-        "import sys, salplug, salplug.cli, salplug.training_loop, salplug.evaluation, salplug.runner\n"
+        "import sys, salplug, salplug.cli, salplug.train._loop, salplug.metrics._evaluation, salplug.pipeline._runner\n"
         "salplug.cli.main(['list'])\n"
         "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))\n"
     )

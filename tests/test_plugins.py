@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import salplug
-from salplug.plugins import DISABLE_ENV
+from salplug.host._manager import DISABLE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "custom_refiner"
@@ -382,3 +382,28 @@ def test_conformance_tests_builds_a_parametrized_test_for_a_plugin():
     names = {f"{c.kind}:{c.name}" for c in marks[0].args[1]}
     assert {"postprocessor:median", "metric:mae", "prior:center"} <= names
     test(salplug.get_component("postprocessor", "median"))
+
+
+@pytest.mark.parametrize("marked", ["@salplug.hookimpl", ""])
+def test_a_misspelled_hook_is_that_plugins_error_naming_the_close_match(fabricate, marked):
+    fabricate(
+        "salplug-typo",
+        "typo",
+        f"""
+        import salplug
+        from salplug.builtins.postprocessors import Normalize
+
+        {marked}
+        def salplug_register_refiner(register):
+            register(Normalize)
+
+        @salplug.hookimpl
+        def salplug_register_postprocessors(register):
+            pass
+        """,
+    )
+    host = salplug.reload_plugins()
+    info = host.plugins["typo"]
+    assert not info.ok
+    assert info.errors == ["'salplug_register_refiner' is not a salplug hook; did you mean 'salplug_register_refiners'?"]
+    assert host.plugins["builtins"].ok

@@ -17,17 +17,17 @@ from pathlib import Path
 import pytest
 
 from salplug import Chain
-from salplug.datasets import FolderDataset, SODDataset, link_view
-from salplug.evaluation import score_chain, score_folder
-from salplug.manifest import ManifestError
-from salplug.runner import run_chain_on_files
+from salplug.data._datasets import FolderDataset, SODDataset, link_view
+from salplug.metrics._evaluation import score_chain, score_folder
+from salplug.pipeline._manifest import ManifestError
+from salplug.pipeline._runner import run_chain_on_files
 from tests.shared_data import sod_dev
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'salplug[ray]' to run these tests)")
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'salplug[ray]')")
 
-from salplug.distributed.ray_eval import score_chain_ray, score_folder_ray  # noqa: E402
-from salplug.distributed.ray_run import run_chain_on_files_ray  # noqa: E402
+from salplug.distributed._ray_eval import score_chain_ray, score_folder_ray  # noqa: E402
+from salplug.distributed._ray_run import run_chain_on_files_ray  # noqa: E402
 
 SPEC = {
     "version": 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from salplug.resize import resize
+from salplug.ops._resize import resize
 
 
 def test_same_size_is_the_same_tensor_and_ints_mean_squares():

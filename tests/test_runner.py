@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from salplug import Chain, PriorProvider
-from salplug import runner as runner_module
-from salplug.batching import PENDING_BATCHES
+from salplug.pipeline import _runner as runner_module
+from salplug.pipeline._batching import PENDING_BATCHES
 from salplug.builtins.postprocessors import Median
 from salplug.builtins.priors import CenterPrior, GivenMaps
-from salplug.runner import collect_inputs, run_chain_on_files
+from salplug.data._inputs import collect_inputs
+from salplug.pipeline._runner import run_chain_on_files
 
 
 class RecordingPrior(PriorProvider):

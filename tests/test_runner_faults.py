@@ -15,8 +15,9 @@ import torch
 import salplug
 from salplug import Chain, Refiner
 from salplug.cli import main
-from salplug.manifest import MANIFEST, ManifestError
-from salplug.runner import collect_inputs, run_chain_on_files
+from salplug.pipeline._manifest import MANIFEST, ManifestError
+from salplug.data._inputs import collect_inputs
+from salplug.pipeline._runner import run_chain_on_files
 
 
 def _images(root, count=4):
@@ -121,7 +122,7 @@ def test_ctrl_c_keeps_what_was_written_and_says_so(tmp_path, capsys, monkeypatch
     assert report.summary().startswith("interrupted: 2 written")
     spec = tmp_path / "c.yaml"
     spec.write_text("steps:\n  - {kind: prior, component: center}\n")
-    monkeypatch.setattr("salplug.cli.run_chain_on_files", lambda *a, **k: report)
+    monkeypatch.setattr("salplug.cli._app.run_chain_on_files", lambda *a, **k: report)
     assert main(["run", "--chain", str(spec), str(images), "-o", str(tmp_path / "o2")]) == 130
     assert "interrupted: 2 written, 0 skipped (already present), 0 failed" in capsys.readouterr().out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from salplug.samples import SAMPLES, sample_batch, sample_photo, sample_tensor
+from salplug.data._samples import SAMPLES, sample_batch, sample_photo, sample_tensor
 
 
 def test_every_sample_is_an_rgb_photo():

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from scipy.ndimage import distance_transform_edt
 
 import salplug
-from salplug import ConfigError, ContractError, sodmetrics
+from salplug import ConfigError, ContractError
+from salplug.metrics import _sodmetrics as sodmetrics
 from salplug.builtins.metrics import METRICS, standard_metrics
 from salplug.testing import check_component
 from tests.pysod_reference import reference

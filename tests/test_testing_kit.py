@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 import salplug
-from salplug.io import write_map
+from salplug.data._io import write_map
 from salplug.testing import ConformanceError, check_component, check_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_refiner"

@@ -64,7 +64,7 @@ def test_the_recorded_command_rebuilds_the_same_config(registered, tmp_path):
 
 def test_resume_is_refused_for_a_trainer_without_a_run_state(registered, tmp_path, capsys):
     assert main(["train", "count-to", "--resume", "--set", f"out={tmp_path / 'o'}"]) == 2
-    assert ("train count-to: --resume needs a trainer that runs on salplug.training_loop or has its own 'resume' "
+    assert ("train count-to: --resume needs a trainer that runs on salplug.train._loop or has its own 'resume' "
             "field") in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 

@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import salplug
-from salplug.datasets import FolderDataset
+from salplug.data._datasets import FolderDataset
 from salplug.errors import CheckpointError
-from salplug.io import write_png
-from salplug.training_data import TrainingSet, epoch_order
-from salplug.training_loop import LoopConfig, fit, state_path
+from salplug.data._io import write_png
+from salplug.train._data import TrainingSet, epoch_order
+from salplug.train._loop import LoopConfig, fit, state_path
 
 
 class TinyPrior(salplug.PriorProvider):

@@ -108,7 +108,7 @@ def test_checkpoint_with_missing_keys_names_them(tmp_path):
 def test_checkpoint_architecture_prefers_config_then_file_then_defaults(tmp_path):
     from types import SimpleNamespace
 
-    from salplug.weights import checkpoint_architecture
+    from salplug.components._weights import checkpoint_architecture
 
     path = Tiny(channels=8).save_weights(tmp_path / "tiny.pt")
     defaults = {"channels": 4, "size": 256}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from salplug import hookimpl
 
-from .crf import DenseCRF
-from .backbones import BACKBONES
-from .metrics import METRICS
-from .postprocessors import Binarize, GuidedFilter, Median, Normalize
-from .priors import CenterPrior, GivenMaps
+from salplug.builtins.crf import DenseCRF
+from salplug.builtins.backbones import BACKBONES
+from salplug.builtins.metrics import METRICS
+from salplug.builtins.postprocessors import Binarize, GuidedFilter, Median, Normalize
+from salplug.builtins.priors import CenterPrior, GivenMaps
 
 
 @hookimpl

@@ -12,9 +12,9 @@ import torch
 from pydantic import model_validator
 from torch import Tensor
 
-from salplug.compat import import_timm
-from salplug.components import Backbone, ComponentConfig
-from salplug.weight_tags import describe, load_matching, resolve
+from salplug.components._compat import import_timm
+from salplug.components._base import Backbone, ComponentConfig
+from salplug.components._weight_tags import describe, load_matching, resolve
 
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -28,7 +28,7 @@ class TimmBackbone(Backbone):
     class Config(ComponentConfig):
         arch: str
         weights: str | None = "imagenet"
-        """Weight tag (see `salplug.weight_tags`), or None for random init."""
+        """Weight tag (see `salplug.components._weight_tags`), or None for random init."""
         weights_path: str | None = None
         out_indices: tuple[int, ...] | None = None
         frozen: bool = True

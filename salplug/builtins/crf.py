@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug.components import ComponentConfig, PostProcessor
+from salplug.components._base import ComponentConfig, PostProcessor
 
 
 def _unary(prob: np.ndarray, unary: str, gt_prob: float, clip: float) -> np.ndarray:

@@ -1,11 +1,11 @@
 """The SOD metrics every table reports, as metric components equal to PySODMetrics 1.6.2.
 
-Each component scores a batch with `salplug.sodmetrics` and keeps sums of the per-image
+Each component scores a batch with `salplug.metrics` and keeps sums of the per-image
 results, so `compute` aggregates as the reference does: per-image scores are averaged;
 curves are averaged over images first, and their mean and max taken of that average.
 States of several workers `merge` by adding their sums.
 `update` takes maps already in [0, 1] (any float dtype; the maths is float64) and bool
-masks; scoring 8-bit files the reference way means `sodmetrics.prepare_uint8` first.
+masks; scoring 8-bit files the reference way means `salplug.metrics.prepare_uint8` first.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug import sodmetrics
-from salplug.components import ComponentConfig, Metric
-from salplug.contracts import check_map, check_mask
+from salplug.metrics import LEVELS, emeasure, fmeasure, mae, overlap_adaptive, smeasure, weighted_fmeasure
+from salplug.components._base import ComponentConfig, Metric
+from salplug.components._contracts import check_map, check_mask
 
 Scores = dict[str, Tensor]
 
@@ -103,7 +103,7 @@ class _CurveMetric(_PerImageMetric):
         NaN-filled before any update.
         """
         if not self._count:
-            return {key: torch.full((sodmetrics.LEVELS,), math.nan, dtype=torch.float64) for key in self.curve_keys}
+            return {key: torch.full((LEVELS,), math.nan, dtype=torch.float64) for key in self.curve_keys}
         return self._averaged_curves()
 
 
@@ -114,7 +114,7 @@ class MAE(_PerImageMetric):
     keys = ("mae",)
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
-        return {"mae": sodmetrics.mae(pred, gt)}, {}
+        return {"mae": mae(pred, gt)}, {}
 
 
 class FMeasure(_CurveMetric):
@@ -133,7 +133,7 @@ class FMeasure(_CurveMetric):
         beta2: float = Field(default=0.3, gt=0, description="β² of the F-measure; 0.3 weighs precision over recall.")
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
-        adaptive, precision, recall, f = sodmetrics.fmeasure(pred, gt, self.config.beta2)
+        adaptive, precision, recall, f = fmeasure(pred, gt, self.config.beta2)
         scores = {"adp_f": adaptive, "mean_f": f.mean(dim=1), "max_f": f.amax(dim=1)}
         return scores, {"precision": precision, "recall": recall, "fmeasure": f}
 
@@ -152,7 +152,7 @@ class SMeasure(_PerImageMetric):
         alpha: float = Field(default=0.5, ge=0, le=1, description="Weight of the object score against the region's.")
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
-        return {"sm": sodmetrics.smeasure(pred, gt, self.config.alpha)}, {}
+        return {"sm": smeasure(pred, gt, self.config.alpha)}, {}
 
 
 class EMeasure(_CurveMetric):
@@ -164,7 +164,7 @@ class EMeasure(_CurveMetric):
     from_curves = {"mean_e": ("emeasure", torch.mean), "max_e": ("emeasure", torch.amax)}
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
-        adaptive, e = sodmetrics.emeasure(pred, gt)
+        adaptive, e = emeasure(pred, gt)
         scores = {"adp_e": adaptive, "mean_e": e.mean(dim=1), "max_e": e.amax(dim=1)}
         return scores, {"emeasure": e}
 
@@ -184,7 +184,7 @@ class WeightedFMeasure(_PerImageMetric):
         )
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
-        return {"wfm": sodmetrics.weighted_fmeasure(pred, gt, self.config.beta)}, {}
+        return {"wfm": weighted_fmeasure(pred, gt, self.config.beta)}, {}
 
 
 class Overlap(_PerImageMetric):
@@ -194,7 +194,7 @@ class Overlap(_PerImageMetric):
     keys = ("adp_iou", "adp_dice")
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
-        iou, dice = sodmetrics.overlap_adaptive(pred, gt)
+        iou, dice = overlap_adaptive(pred, gt)
         return {"adp_iou": iou, "adp_dice": dice}, {}
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import Tensor
 
-from salplug.components import ComponentConfig, PostProcessor
+from salplug.components._base import ComponentConfig, PostProcessor
 
 
 class Normalize(PostProcessor):

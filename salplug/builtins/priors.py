@@ -10,9 +10,9 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug.components import ComponentConfig, PriorProvider
+from salplug.components._base import ComponentConfig, PriorProvider
 from salplug.errors import ContractError, ImageReadError
-from salplug.io import IMAGE_SUFFIXES, map_tensor, read_map
+from salplug.data._io import IMAGE_SUFFIXES, map_tensor, read_map
 
 
 class GivenMaps(PriorProvider):

@@ -1,6 +1,10 @@
-"""Beyond one process: Ray Data for runs and evaluation, torch.distributed for training.
+"""Beyond one process: chains run and evaluated over a Ray cluster (``--engine ray``).
 
-The Ray modules (`ray_run`, `ray_eval`, `ray_setup`) are imported only for ``--engine ray``:
-`ray` is the optional extra ``salplug[ray]`` and the core never imports it.
-`data_parallel` needs only torch, and the training loop uses it.
+`ray` is the optional extra ``salplug[ray]``; the core never imports it, and these functions
+import it only when called.
 """
+
+from salplug.distributed._ray_eval import score_chain_ray, score_folder_ray
+from salplug.distributed._ray_run import run_chain_on_files_ray
+
+__all__ = ["run_chain_on_files_ray", "score_chain_ray", "score_folder_ray"]

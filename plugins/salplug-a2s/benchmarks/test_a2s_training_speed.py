@@ -13,12 +13,11 @@ import math
 import pytest
 import torch
 
-from salplug.benchmarking import DEVICES, measure
-from salplug.samples import sample_batch
+from salplug.testing import DEVICES, measure
+from salplug.data import sample_batch
 from salplug_a2s import A2S, A2SStage1
 from salplug_a2s.common import BACKBONES
-from salplug_a2s.train_stage1 import A2SStage1Trainer
-from salplug_a2s.train_stage1 import train_step as stage1_step
+from salplug_a2s.train_stage1 import A2SStage1Trainer, train_step as stage1_step
 from salplug_a2s.train_stage2 import train_step as stage2_step
 
 BATCH, SIZE = 8, 320

@@ -58,8 +58,8 @@ def conv_norm_relu(cin: int, cout: int, groups: int = 1) -> nn.Sequential:
 
 
 def architecture(config, defaults: dict, filename: str) -> tuple[dict, Path | None]:
-    """Effective architecture fields (`salplug.weights.checkpoint_architecture`) and the checkpoint's path."""
-    from salplug.weights import checkpoint_architecture
+    """Effective architecture fields (`salplug.components._weights.checkpoint_architecture`) and the checkpoint's path."""
+    from salplug.components import checkpoint_architecture
 
     path = None if config.checkpoint is None else resolve_checkpoint(config.checkpoint, filename)
     return checkpoint_architecture(config, defaults, path), path

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import torch
 
-from salplug.datasets import index_folder
-from salplug.io import read_image, read_mask, square_uint8
+from salplug.data import index_folder, read_image, read_mask, square_uint8
 
 
 def read_list(path: str | Path) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from salplug.weights import read_payload, write_payload
+from salplug.components import read_payload, write_payload
 
 
 def make_portable(source: str | Path, dest: str | Path, fmt: str) -> Path:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 import salplug
 from salplug.components import PriorProvider
-from salplug.resize import resize
+from salplug.ops import resize
 
 from .common import PriorConfig, architecture, conv_norm_relu, up
 from .pseudo_labels import refine

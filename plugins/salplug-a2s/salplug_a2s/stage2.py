@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from salplug.detector import EncoderDecoderPrior
+from salplug.models import EncoderDecoderPrior
 
 from .common import PriorConfig, resolve_checkpoint, up
 

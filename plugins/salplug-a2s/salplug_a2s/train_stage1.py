@@ -17,8 +17,7 @@ import torch
 from pydantic import Field
 
 import salplug
-from salplug.feature_cache import FeatureCache
-from salplug.training import end_epoch, log
+from salplug.train import FeatureCache, end_epoch, log
 
 from .common import up
 from .losses import activation_loss

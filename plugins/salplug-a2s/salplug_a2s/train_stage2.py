@@ -28,9 +28,9 @@ from pydantic import Field
 
 import salplug
 from salplug.errors import CheckpointError
-from salplug.io import read_map, to_uint8, write_map
-from salplug.training import end_epoch, log
-from salplug.weights import read_checkpoint
+from salplug.data import read_map, to_uint8, write_map
+from salplug.train import end_epoch, log
+from salplug.components import read_checkpoint
 
 from .common import SHIPPED, resolve_checkpoint, up
 from .losses import detector_loss, needs_first_labels, rebuilt_labels, rectifications, rectify

@@ -11,11 +11,9 @@ import torch
 from pydantic import Field
 
 import salplug
-from salplug.components import input_field
+from salplug.components import input_field, read_payload, write_payload
 from salplug.errors import CheckpointError
-from salplug.training import log
-from salplug.training_loop import state_path
-from salplug.weights import read_payload, write_payload
+from salplug.train import log, state_path
 
 from .common import BACKBONES
 from .data import list_images, load_images, load_validation, read_list

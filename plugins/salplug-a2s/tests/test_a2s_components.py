@@ -6,8 +6,7 @@ import torch
 import salplug
 from salplug_a2s import A2S, A2SStage1
 from salplug_a2s.common import shipped_path
-from salplug_a2s.stage1 import SHIPPED_FILE as STAGE1_FILE
-from salplug_a2s.stage1 import centred_sum, foreground_sign
+from salplug_a2s.stage1 import SHIPPED_FILE as STAGE1_FILE, centred_sum, foreground_sign
 from salplug_a2s.stage2 import SHIPPED_FILE as STAGE2_FILE
 
 SMALL = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8}

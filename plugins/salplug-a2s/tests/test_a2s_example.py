@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from salplug.io import read_map
-from salplug.samples import SAMPLES
+from salplug.data import SAMPLES, read_map
 
 pytest.importorskip("salplug_ldps", reason="the example chains salplug-ldps after A2S; install plugins/salplug-ldps")
 

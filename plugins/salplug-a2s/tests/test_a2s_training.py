@@ -176,7 +176,7 @@ def test_a2s_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(trainer, 
 
 def test_a2s_stage2_step_in_bf16_keeps_the_loss_in_fp32():
     """SSIM's variances cancel below zero in bf16 (the loss went to −inf); the step takes the loss in fp32."""
-    from salplug.samples import sample_batch
+    from salplug.data import sample_batch
     from salplug_a2s.train_stage2 import train_step
 
     images = sample_batch(128, 2)
@@ -196,7 +196,7 @@ def test_a2s_stage2_resumes_from_a_portable_state_with_labels_rebuilt(image_fold
     import salplug_a2s.train_stage2 as train_stage2
     from salplug_a2s.portable_state import make_portable, rebuild_error
     from salplug_a2s.training import start_run
-    from salplug.training_loop import state_path
+    from salplug.train import state_path
 
     stage1 = salplug.build("trainer", "a2s-stage1", out=str(tmp_path / "s1.pt"), cache_dir=None, epochs=1,
                            images=[str(image_folder)], backbone_weights=None, size=64, channels=8, batch_size=2).run()

@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from salplug.benchmarking import DEVICES, measure
-from salplug.samples import sample_batch
+from salplug.testing import DEVICES, measure
+from salplug.data import sample_batch
 from salplug_baseline import Baseline
 from salplug_baseline.prior import shipped_path
 from salplug_baseline.train import saliency_loss

@@ -20,12 +20,9 @@ from pathlib import Path
 
 import torch
 
-from salplug.chain import Chain
-from salplug.datasets import FolderDataset, split, subset
+from salplug.pipeline import Chain, ManifestError, RunReport, run_chain_on_files
+from salplug.data import FolderDataset, atomic_write, split, subset
 from salplug.errors import CheckpointError, SalplugError
-from salplug.io import atomic_write
-from salplug.manifest import ManifestError
-from salplug.runner import RunReport, run_chain_on_files
 
 from .prior import Baseline
 

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from salplug.components import ComponentConfig
-from salplug.detector import EncoderDecoderPrior
+from salplug.models import EncoderDecoderPrior
 
 from .model import PyramidDecoder
 

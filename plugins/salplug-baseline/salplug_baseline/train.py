@@ -3,7 +3,7 @@
 The loss is binary cross-entropy plus the soft IoU loss (1 − Σps / Σ(p + s − ps)), the
 pair most recent detectors train with; Adam with polynomial decay, the encoder at a tenth
 of the decoder's learning rate; random crops and mirrors. With ``fold=k`` it trains on
-every fold but k (`salplug.datasets.split`), so fold k's maps come from a model that never
+every fold but k (`salplug.data._datasets.split`), so fold k's maps come from a model that never
 saw those images' masks: the out-of-fold maps label-free trainers learn from.
 """
 
@@ -18,10 +18,8 @@ from pydantic import Field, model_validator
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import FolderDataset, split, subset
-from salplug.training import log
-from salplug.training_data import TrainingSet
-from salplug.training_loop import LoopConfig, fit, poly_schedule
+from salplug.data import FolderDataset, split, subset
+from salplug.train import LoopConfig, TrainingSet, fit, log, poly_schedule
 
 from .prior import BACKBONES, DEFAULTS, Baseline
 
@@ -103,7 +101,7 @@ class BaselineTrainer(salplug.Trainer):
             "data": {"root": cfg.data, "masks": True, "count": len(keys), "subset": cfg.subset, "folds": cfg.folds,
                      "fold": cfg.fold, "held_out": held,
                      "first": keys[:3], "last": keys[-3:]},
-            "split_rule": "salplug.datasets.subset (evenly spaced over sorted stems), then salplug.datasets.split",
+            "split_rule": "salplug.data._datasets.subset (evenly spaced over sorted stems), then salplug.data._datasets.split",
             "command": self.command(),
             "stored": f"every learned tensor in fp16; {cfg.backbone} encoder fine-tuned from its 'imagenet' tag",
         }

@@ -8,7 +8,7 @@ import torch
 
 import salplug
 from salplug.errors import CheckpointError
-from salplug.io import read_map, write_png
+from salplug.data import read_map, write_png
 from salplug_baseline import Baseline, BaselineFeatures
 from salplug_baseline.out_of_fold import main as out_of_fold_main
 from salplug_baseline.prior import shipped_path
@@ -71,7 +71,7 @@ def test_fold_training_then_out_of_fold_maps_cover_every_image(dataset, tmp_path
     card = Baseline(checkpoint=str(fold0)).card
     assert card["data"]["fold"] == 0 and card["data"]["count"] == 4 and card["command"].startswith("salplug train")
     assert card["training"]["state"] == "finished" and (tmp_path / card["loss_curve"]).is_file()
-    from salplug.datasets import FolderDataset
+    from salplug.data import FolderDataset
 
     assert card["data"]["first"] == training_keys(FolderDataset(dataset, masks=True), None, 2, 0)[:3]
     out = tmp_path / "maps"

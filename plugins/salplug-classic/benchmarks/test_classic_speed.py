@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import salplug
-from salplug.benchmarking import measure
-from salplug.samples import sample_batch
+from salplug.testing import measure
+from salplug.data import sample_batch
 
 PRIORS = ("spectral-residual", "frequency-tuned", "mbd", "mbd-plus")
 BATCH = 8

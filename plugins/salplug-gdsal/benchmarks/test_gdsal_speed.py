@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from salplug.benchmarking import DEVICES, measure
-from salplug.samples import sample_batch
+from salplug.testing import DEVICES, measure
+from salplug.data import sample_batch
 from salplug_gdsal import GradientDescentSaliency
 
 BATCH = 4

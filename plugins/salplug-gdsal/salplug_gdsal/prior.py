@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from salplug.components import ComponentConfig, PriorProvider
-from salplug.weight_tags import classifier, load_matching, resolve
+from salplug.components import ComponentConfig, PriorProvider, classifier, load_matching, resolve
 
 from .superpixels import refine
 
@@ -66,7 +65,7 @@ class GradientDescentSaliency(PriorProvider):
 
     class Config(ComponentConfig):
         arch: str = Field(default="mobilenetv2_100", description="timm ImageNet classifier architecture.")
-        weights: str = Field(default="imagenet", description="Weight tag (see salplug.weight_tags).")
+        weights: str = Field(default="imagenet", description="Weight tag (see salplug.components._weight_tags).")
         weights_path: Path | None = Field(default=None, description="Explicit weights file, tried first.")
         size: int = Field(default=224, ge=32, description="Square working resolution of the classifier.")
         steps: int = Field(

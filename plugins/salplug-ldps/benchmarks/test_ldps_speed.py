@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import salplug
-from salplug.benchmarking import DEVICES, measure
-from salplug.samples import sample_batch
+from salplug.testing import DEVICES, measure
+from salplug.data import sample_batch
 from salplug_ldps import LDPS
 from salplug_ldps.refiner import shipped_checkpoint
 

@@ -12,8 +12,7 @@ from pydantic import Field, model_validator
 from torch import Tensor
 
 from salplug.components import ComponentConfig, Refiner
-from salplug.confidence import merge
-from salplug.resize import resize
+from salplug.ops import merge, resize
 
 from .model import LDPSNet
 from .relations import match_confidence, pair_labels, pair_loss

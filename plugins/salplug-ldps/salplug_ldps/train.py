@@ -3,9 +3,9 @@
 The only supervision is each prior's confident pixels (`relations.pair_labels`); masks are
 never read. One sample is an (image, prior) pair: with several prior folders every photo
 comes once per detector, so a checkpoint can learn from a mix of detectors' mistakes. A
-share of the photos is held out (`salplug.datasets.hold_out`, the rule the LPS trainer
+share of the photos is held out (`salplug.data._datasets.hold_out`, the rule the LPS trainer
 uses) so that choices can be checked on them, never on the report set. Runs on
-`salplug.training_loop.fit`: resumable, logged, state beside `out`.
+`salplug.train._loop.fit`: resumable, logged, state beside `out`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from pydantic import Field
 from torch.utils.data import Dataset
 
 import salplug
-from salplug.datasets import OUT_OF_FOLD_HINT, FolderDataset, hold_out
+from salplug.data import OUT_OF_FOLD_HINT, FolderDataset, hold_out
 from salplug.components import input_field
-from salplug.training import log
-from salplug.training_data import TrainingSet
-from salplug.training_loop import LoopConfig, fit, poly_schedule
+from salplug.train import LoopConfig, TrainingSet, fit, log, poly_schedule
 
 from .model import LDPSNet
 from .refiner import LDPS
@@ -109,7 +107,7 @@ class LDPSTrainer(salplug.Trainer):
             "data": {"root": cfg.data, "pairs_per_prior_folder": counts, "held_out": len(validation),
                      "held_out_first": validation[:3], "subset": cfg.subset, "first": sets[0].keys[:3]},
             "labels": "none: supervision is the priors' confident pixels only (no masks read)",
-            "split_rule": "salplug.datasets.hold_out: hold_out stems evenly spaced over the sorted stems never "
+            "split_rule": "salplug.data._datasets.hold_out: hold_out stems evenly spaced over the sorted stems never "
                           "trained on; then the subset rule on the rest",
             "command": self.command(),
             "stored": "head + MobileNetV2 blocks 3-6 in fp16; stem and blocks 0-2 from the 'imagenet' weight tag",

@@ -5,7 +5,7 @@ import torch
 
 import salplug
 from salplug.errors import CheckpointError
-from salplug.weights import checkpoint_state
+from salplug.components import checkpoint_state
 from salplug_ldps import LDPS
 from salplug_ldps.refiner import shipped_checkpoint
 

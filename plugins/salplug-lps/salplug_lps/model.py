@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 import salplug
-from salplug.resize import resize
+from salplug.ops import resize
 
 from .anchors import foreground_logit, iterate, region_weights, soft_average, soft_anchors
 

@@ -10,11 +10,9 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug.components import ComponentConfig, Refiner
-from salplug.confidence import merge
+from salplug.components import ComponentConfig, Refiner, checkpoint_architecture
+from salplug.ops import merge, resize
 from salplug.errors import CheckpointError
-from salplug.resize import resize
-from salplug.weights import checkpoint_architecture
 
 from .model import LPSNet
 

@@ -5,7 +5,7 @@ probability `label_flip` to make the anchor weights (the paper's noise against t
 the prior too much), scores every pixel against the two anchors and minimises the
 negative log-likelihood of the clean mask. `anchors: mix` takes half of the anchor weights
 from a detector's maps instead (see the README), so training sees the soft, wrong priors
-that testing gets. Runs on `salplug.training_loop.fit`: resumable, logged, state beside `out`.
+that testing gets. Runs on `salplug.train._loop.fit`: resumable, logged, state beside `out`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from pydantic import Field, model_validator
 
 import salplug
 from salplug.components import input_field
-from salplug.datasets import OUT_OF_FOLD_HINT, FolderDataset, held_fold, hold_out
-from salplug.resize import resize
-from salplug.training import log
-from salplug.training_data import TrainingSet
-from salplug.training_loop import LoopConfig, fit, poly_schedule
+from salplug.data import OUT_OF_FOLD_HINT, FolderDataset, held_fold, hold_out
+from salplug.ops import resize
+from salplug.train import LoopConfig, TrainingSet, fit, log, poly_schedule
 
 from .anchors import flip_labels
 from .refiner import BACKBONES, DEFAULTS, LPS
@@ -62,7 +60,7 @@ class LPSTrainer(salplug.Trainer):
         out: str = Field(default="runs/lps/lps.pt", description="Checkpoint to write; the run state goes beside it.")
         hold_out: int = Field(default=300, ge=0, description="Images kept out of training for validation (evenly spaced over sorted stems).")
         subset: int | None = Field(default=None, ge=1, description="Train on this many of the other images, evenly spaced (None: all).")
-        fold: int | None = Field(default=None, ge=0, description="Train only on fold k of `folds` (salplug.datasets.held_fold): the images "
+        fold: int | None = Field(default=None, ge=0, description="Train only on fold k of `folds` (salplug.data._datasets.held_fold): the images "
                                  "a fold-k detector never trained on, for backbone 'baseline' with weights 'foldk'.")
         folds: int = Field(default=2, ge=2, description="Folds of `fold` (the baseline's out-of-fold models use 2).")
         backbone: Literal[BACKBONES] = Field(default=DEFAULTS["backbone"], description="Backbone (the paper's: vgg16; 'baseline': "
@@ -128,9 +126,9 @@ class LPSTrainer(salplug.Trainer):
             "data": {"root": cfg.data, "masks": True, "count": len(keys), "subset": cfg.subset, "fold": cfg.fold, "folds": cfg.folds,
                      "held_out": len(validation), "held_out_first": validation[:3],
                      "anchors": cfg.anchors, "priors": cfg.priors, "first": keys[:3], "last": keys[-3:]},
-            "split_rule": "salplug.datasets.hold_out: hold_out stems evenly spaced over the sorted stems "
-                          "(salplug.datasets.subset) never trained on; then the subset rule on the rest"
-                          + ("" if cfg.fold is None else f", then only fold {cfg.fold} of {cfg.folds} (salplug.datasets.held_fold)"),
+            "split_rule": "salplug.data._datasets.hold_out: hold_out stems evenly spaced over the sorted stems "
+                          "(salplug.data._datasets.subset) never trained on; then the subset rule on the rest"
+                          + ("" if cfg.fold is None else f", then only fold {cfg.fold} of {cfg.folds} (salplug.data._datasets.held_fold)"),
             "command": self.command(),
             "stored": f"every learned tensor in fp16; {cfg.backbone} backbone {backbone_note} "
                       f"from its '{cfg.backbone_weights}' weight tag",

@@ -3,9 +3,9 @@
     python -m salplug_lps.validation --data ../shared/data/duts-tr --hold-out 300 \
         --priors oof=runs/baseline/duts-tr-oof -o runs/lps/duts-val
 
-The stems are `salplug.datasets.hold_out`'s, the ones `salplug train lps` never trains
+The stems are `salplug.data._datasets.hold_out`'s, the ones `salplug train lps` never trains
 on with the same `hold_out`, so choices made on this folder never look at sod-dev.
-`--fold K` keeps the held-out images of fold K only (`salplug.datasets.held_fold`, two folds):
+`--fold K` keeps the held-out images of fold K only (`salplug.data._datasets.held_fold`, two folds):
 the ones a fold-K baseline backbone never trained on either.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from salplug.datasets import FolderDataset, held_fold, hold_out, link_view
+from salplug.data import FolderDataset, held_fold, hold_out, link_view
 
 
 

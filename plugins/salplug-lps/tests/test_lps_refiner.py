@@ -7,7 +7,7 @@ import torch
 
 import salplug
 from salplug.errors import CheckpointError
-from salplug.weights import checkpoint_state
+from salplug.components import checkpoint_state
 from salplug_lps import LPS
 from salplug_lps.anchors import iterate
 from salplug_lps.model import Trunk

@@ -9,7 +9,7 @@ import torch
 
 import salplug
 from salplug_lps import LPS, LPSTrainer
-from salplug.io import read_mask
+from salplug.data import read_mask
 from salplug_lps.train import anchor_weights
 
 

@@ -16,8 +16,8 @@ import torch
 from salplug_mijr import MIJR, PoolImage
 
 import salplug
-from salplug.benchmarking import measure
-from salplug.samples import sample_batch
+from salplug.testing import measure
+from salplug.data import sample_batch
 
 
 @pytest.fixture(scope="module")

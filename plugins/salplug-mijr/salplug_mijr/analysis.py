@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from salplug.io import square
+from salplug.data import square
 
 from .features import box_means, instance_features
 from .pseudo import FOREGROUND, bilevel, superpixel_labels

@@ -25,10 +25,9 @@ import cv2
 import numpy as np
 import torch
 
-from salplug.cli import parse_settings
-from salplug.datasets import SODDataset, index_folder
-from salplug.evaluation import Scorer, read_uint8
-from salplug.io import read_image, read_map, square
+from salplug.pipeline import parse_settings
+from salplug.data import SODDataset, index_folder, read_image, read_map, square
+from salplug.metrics import Scorer, read_uint8
 
 from .analysis import Record
 from .refiner import MIJR

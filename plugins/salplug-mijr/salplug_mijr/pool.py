@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from salplug.weights import read_payload, write_payload
+from salplug.components import read_payload, write_payload
 
 from .analysis import Record
 from .filter import PairFilter

@@ -13,11 +13,10 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug.components import ComponentConfig, Refiner
+from salplug.components import ComponentConfig, Refiner, stored_fields
 from salplug.errors import CheckpointError
-from salplug.io import square
-from salplug.training import log
-from salplug.weights import stored_fields
+from salplug.data import square
+from salplug.train import log
 
 from .alignment import align, aligned_instances, pair_features
 from .analysis import Record, analyse

@@ -27,11 +27,18 @@ from pydantic import Field
 from torch import Tensor
 
 import salplug
-from salplug.components import input_field
-from salplug.datasets import OUT_OF_FOLD_HINT, DatasetError, FolderDataset, held_fold, subset
-from salplug.io import read_image, read_map, read_mask
-from salplug.training import log
-from salplug.weights import write_payload
+from salplug.components import input_field, write_payload
+from salplug.data import (
+    DatasetError,
+    FolderDataset,
+    OUT_OF_FOLD_HINT,
+    held_fold,
+    read_image,
+    read_map,
+    read_mask,
+    subset,
+)
+from salplug.train import log
 
 from .analysis import Record
 from .pool import PoolImage, Projection
@@ -126,7 +133,7 @@ class MIJRTrainer(salplug.Trainer):
                                 description="Base maps of those images, from a detector that never trained on them.",
                                 how=OUT_OF_FOLD_HINT)
         pool_size: int | None = Field(default=5000, ge=2, description="Pool images, evenly spaced over the sorted stems (paper: 5,000; None: all).")
-        pool_fold: int | None = Field(default=None, ge=0, description="Draw the pool from fold k of `pool_folds` only (salplug.datasets.held_fold), "
+        pool_fold: int | None = Field(default=None, ge=0, description="Draw the pool from fold k of `pool_folds` only (salplug.data._datasets.held_fold), "
                                       "the images a fold-k detector never trained on: pair it with backbone 'baseline' and weights 'foldk'.")
         pool_folds: int = Field(default=2, ge=2, description="Folds of `pool_fold` (the baseline's out-of-fold models use 2).")
         filter_images: int = Field(default=500, ge=2, description="Pool images aligned with their neighbours to train the pair filter (evenly spaced).")
@@ -211,8 +218,8 @@ class MIJRTrainer(salplug.Trainer):
             "method": "MIJR (Ma et al., IEEE TMM), salplug-mijr reimplementation",
             "data": {"root": cfg.data, "maps": cfg.maps, "pool": len(stems), "first": stems[:3],
                      "filter_images": len(neighbours), "projection_images": sum(len(c) for c in chunks[:sample])},
-            "split_rule": "salplug.datasets.subset: pool_size stems evenly spaced over the sorted stems"
-                          + ("" if cfg.pool_fold is None else f" of fold {cfg.pool_fold} of {cfg.pool_folds} (salplug.datasets.held_fold)")
+            "split_rule": "salplug.data._datasets.subset: pool_size stems evenly spaced over the sorted stems"
+                          + ("" if cfg.pool_fold is None else f" of fold {cfg.pool_fold} of {cfg.pool_folds} (salplug.data._datasets.held_fold)")
                           + "; filter images evenly spaced over the pool",
             "labels": "masks: the filter's Table I labels and true labels for pool_labels=masks; "
                       "retrieved instances default to the pseudo GT of the base maps",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from salplug.datasets import FolderDataset, link_view, subset
+from salplug.data import FolderDataset, link_view, subset
 
 from .train import pool_stems
 

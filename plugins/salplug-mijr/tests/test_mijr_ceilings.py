@@ -7,7 +7,7 @@ from mijr_synthetic import pool, scene
 from salplug_mijr import MIJR
 from salplug_mijr.ceilings import SOURCES, ceilings, main, make_target
 
-from salplug.evaluation import Scorer
+from salplug.metrics import Scorer
 
 TINY = {"backbone_weights": None, "size": 64, "segments": 40, "proposals": 12, "neighbours": 3, "filter_epochs": 50}
 METRICS = ("mae", "fmeasure")

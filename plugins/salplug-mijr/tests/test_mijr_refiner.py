@@ -12,7 +12,7 @@ from salplug_mijr.pool import StoredRecords
 from salplug_mijr.pseudo import IGNORED
 
 import salplug
-from salplug.datasets import DatasetError, held_fold
+from salplug.data import DatasetError, held_fold
 from salplug.errors import CheckpointError
 
 TINY = {"backbone_weights": None, "size": 64, "segments": 40, "proposals": 12, "neighbours": 3, "filter_epochs": 50}
@@ -138,7 +138,7 @@ def test_trainer_pool_fold_takes_the_images_a_fold_model_never_trained_on(tmp_pa
     MIJRTrainer(**options).run()
     assert len(built) == 1  # workers=0: the trainer's own refiner analyses the pool, its encoder loaded once
     pool = MIJR(index=str(out), backbone_weights=None).pool
-    assert [r.key for r in pool.records] == ["001", "003", "005"]  # salplug.datasets.split(stems, 2, 1, "held")
+    assert [r.key for r in pool.records] == ["001", "003", "005"]  # salplug.data._datasets.split(stems, 2, 1, "held")
     assert "of fold 1 of 2" in pool.card["split_rule"]
 
 

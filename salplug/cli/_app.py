@@ -1,0 +1,528 @@
+"""The ``salplug`` command: inspect plugins and components, run chains, evaluate maps, train.
+
+Each subcommand is a `Command` in `COMMANDS`: a function that adds its arguments and a
+function that runs it, so new subcommands are one table entry. Exit codes: 0 success,
+1 when some inputs failed (the others were still written), 2 for usage errors and any
+`SalplugError`, printed as one line without a traceback, 130 when stopped by Ctrl-C
+(after a summary of what was written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+import yaml
+
+from salplug import __version__
+from salplug.pipeline._chain import Chain
+from salplug.components._base import KINDS
+from salplug.data._datasets import HALVES, SODDataset
+from salplug.train import _parallel as data_parallel
+from salplug.errors import SalplugError
+from salplug.metrics._diagnosis import per_image, summary as diagnosis_summary
+from salplug.metrics._evaluation import MISSING, score_chain, score_folder
+from salplug.host._factory import build, get_component
+from salplug.host._manager import PluginInfo, get_host
+from salplug.metrics._reports import format_table, plot_curves, write_csv, write_json
+from salplug.pipeline._runner import run_chain_on_files
+from salplug.pipeline._schema import chain_schema
+from salplug.train._loop import LoopConfig
+from salplug.pipeline._spec import load_spec, parse_settings, read_document, with_settings
+
+EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as shells report a command stopped by Ctrl-C."""
+
+
+class CommandError(SalplugError):
+    """A command-line value that cannot be used, such as an unavailable device."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, its arguments, and what it does."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _status(info: PluginInfo) -> str:
+    return "disabled" if info.disabled else "failed" if info.errors else "conflict" if info.conflicts else "ok"
+
+
+def _add_plugins(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    plugins = sorted(get_host().plugins.values(), key=lambda p: p.name)
+    if args.json:
+        print(json.dumps([{**asdict(p), "status": _status(p)} for p in plugins], indent=2))
+        return EXIT_OK
+    if not plugins:
+        print("no plugins installed (none in the 'salplug' entry-point group)")
+        return EXIT_OK
+    rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS")]
+    for p in plugins:
+        components = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.components.items())
+        rows.append((p.name, p.distribution, p.version or "-", _status(p), components or "-"))
+    print(_table(rows))
+    for p in plugins:
+        for problem in p.errors + p.conflicts:
+            print(f"\n{p.name}: {problem}")
+    return EXIT_OK
+
+
+def _add_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", nargs="?", metavar="KIND", help=f"one of {', '.join(KINDS)}; all kinds when left out")
+    parser.add_argument("pattern", nargs="?", metavar="PATTERN", help="glob on component names, e.g. '*crf*'")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _kind_and_pattern(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """KIND may be left out: a lone argument that is not a kind is the pattern."""
+    if args.kind is None:
+        return list(KINDS), None
+    kind = args.kind[:-1] if args.kind.endswith("s") and args.kind[:-1] in KINDS else args.kind
+    if kind in KINDS:
+        return [kind], args.pattern
+    if args.pattern is None:
+        return list(KINDS), args.kind
+    raise CommandError(f"list: expected KIND to be one of {', '.join(KINDS)}, got {args.kind!r}")
+
+
+def _list(args: argparse.Namespace) -> int:
+    kinds, pattern = _kind_and_pattern(args)
+    registries = get_host().registries
+    rows = []
+    for kind in kinds:
+        for name in registries[kind].names(pattern):
+            entry, clash = registries[kind].entries[name], registries[kind].conflicts.get(name)
+            summary = (f"CONFLICT: registered by both {clash.first!r} and {clash.second!r}; neither builds"
+                       if clash else entry.summary)
+            distribution = f"{clash.first}, {clash.second}" if clash else entry.distribution
+            rows.append({"kind": kind, "name": name, "distribution": distribution, "summary": summary})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(_table([("KIND", "NAME", "DISTRIBUTION", "SUMMARY"), *(tuple(r.values()) for r in rows)]))
+    else:
+        what, hint = (kinds[0], "") if len(kinds) == 1 else ("component", f" (KIND is one of {', '.join(KINDS)})")
+        print(f"no {what} matches {pattern or '*'!r}{hint}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chain", required=True, metavar="SPEC", help="chain spec, a .yaml/.yml or .json file")
+    parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files or folders (walked recursively)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the maps, OUT/<key>.png")
+    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
+    parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
+    parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_engine(parser)
+    _add_chain_settings(parser)
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    """`--engine ray` and its options, shared by `run` and `eval`."""
+    group = parser.add_argument_group("distributed (needs pip install 'salplug[ray]')")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this process (default); ray: a Ray cluster's workers")
+    group.add_argument("--address", metavar="ADDR",
+                       help="Ray cluster to join: auto or HOST:PORT (default: start a local one)")
+    group.add_argument("--workers", type=_positive, default=1, metavar="N", help="Ray actors, each with its own chain (default 1)")
+    group.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                       help="GPUs per Ray actor; the chain runs on cuda when > 0 (default 0)")
+
+
+def _ray_options(args: argparse.Namespace) -> dict:
+    if args.engine != "ray":
+        for flag, value, default in (("--address", args.address, None), ("--workers", args.workers, 1),
+                                     ("--gpus-per-worker", args.gpus_per_worker, 0.0)):
+            if value != default:
+                raise CommandError(f"{flag}: only used with --engine ray, got --engine {args.engine}")
+        return {}
+    if args.gpus_per_worker < 0:
+        raise CommandError(f"--gpus-per-worker: expected 0 or more, got {args.gpus_per_worker}")
+    if args.device:
+        raise CommandError("--device: not used with --engine ray (each worker uses cuda when --gpus-per-worker > 0)")
+    return {"address": args.address, "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
+
+
+def _add_settings(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` option of `run`, `eval` and `train`."""
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar=metavar,
+                        help=f"{help}; one per --set, repeat it for more")
+
+
+def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
+    _add_settings(
+        parser,
+        "STEP.FIELD=VALUE",
+        "override one step's config field (VALUE is read as YAML), e.g. lps.checkpoint=/tmp/lps.pt",
+    )
+
+
+def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chain:
+    chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return chain.to(torch.device(device))
+    except (RuntimeError, AssertionError) as err:
+        raise CommandError(f"--device: cannot use {device!r}: {err}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    ray_options = _ray_options(args)
+    if ray_options:
+        from salplug.distributed._ray_run import run_chain_on_files_ray
+
+        report = run_chain_on_files_ray(
+            _chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
+            save_steps=args.save_steps, progress=not args.no_progress, **ray_options,
+        )
+    else:
+        if "://" in args.output:
+            raise CommandError(f"-o {args.output}: a filesystem URI needs --engine ray (the local runner writes local paths)")
+        chain = _chain_on_device(args.chain, args.device, args.settings)
+        report = run_chain_on_files(
+            chain,
+            args.inputs,
+            args.output,
+            batch_size=args.batch_size,
+            overwrite=args.overwrite,
+            save_steps=args.save_steps,
+            progress=not args.no_progress,
+        )
+    print(f"{report.summary()} -> {args.output}")
+    for path, reason in report.failed.items():
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED_INPUTS if report.failed else EXIT_OK
+
+
+def _add_schema(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of printing it")
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = json.dumps(chain_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", metavar="NAME", help="a registered trainer; all trainers when left out")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON mapping of the trainer's config fields")
+    _add_settings(parser, "FIELD=VALUE", "set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config")
+    parser.add_argument("--show", action="store_true", help="print the trainer's fields and defaults, train nothing")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from the state file beside its `out` (same as --set resume=true)")
+    parser.add_argument("--nproc", type=_positive, default=1, metavar="N",
+                        help="data-parallel processes on this machine, launched with torchrun (default 1); "
+                        "the global batch stays batch_size; for several machines run torchrun yourself (README)")
+
+
+def _fields(cls: type) -> str:
+    """A trainer's fields for a terminal: name and default on one line, the description wrapped beneath."""
+    width = max(40, shutil.get_terminal_size((100, 24)).columns)
+    lines = []
+    for field, info in cls.Config.model_fields.items():
+        default = "(required)" if info.is_required() else json.dumps(info.get_default(call_default_factory=True), default=str)
+        head = f"{field} = {default}"
+        lines.append(head if len(head) <= width else textwrap.shorten(head, width, placeholder=" ..."))
+        lines += textwrap.wrap(info.description or "(no description)", width, initial_indent="    ", subsequent_indent="    ")
+    return "\n".join(lines)
+
+
+def _train_options(args: argparse.Namespace) -> dict:
+    options: dict = {}
+    if args.config:
+        loaded = read_document(args.config, "train config", CommandError)
+        if not isinstance(loaded, dict):
+            raise CommandError(f"train: expected {args.config} to hold a mapping of fields, got {type(loaded).__name__}")
+        options.update(loaded)
+    options.update(parse_settings(args.settings, "FIELD=VALUE"))
+    if args.resume:
+        options["resume"] = True
+    return options
+
+
+def _train(args: argparse.Namespace) -> int:
+    if args.name is None:
+        registry = get_host().registries["trainer"]
+        rows = [(name, registry.entries[name].distribution, registry.entries[name].summary) for name in registry.names()]
+        if rows:
+            print(_table([("TRAINER", "DISTRIBUTION", "SUMMARY"), *rows]))
+            print("\nsalplug train NAME --show: its fields; salplug train NAME --set FIELD=VALUE ...: run it")
+        else:
+            print("no trainers installed (plugins register them with salplug_register_trainers)")
+        return EXIT_OK
+    cls = get_component("trainer", args.name)
+    if args.show:
+        print(_fields(cls))
+        return EXIT_OK
+    options = _train_options(args)
+    if args.resume and "resume" not in cls.Config.model_fields:
+        raise CommandError(f"train {args.name}: --resume needs a trainer that runs on salplug.train._loop "
+                           f"or has its own 'resume' field, this one has none")
+    if (args.nproc > 1 or data_parallel.launched_by_torchrun()) and not issubclass(cls.Config, LoopConfig):
+        raise CommandError(f"train {args.name}: --nproc needs a trainer that runs on salplug.train._loop, "
+                           f"this one does not")
+    trainer = cls(cls.make_config(options))
+    trainer.check_inputs()
+    if args.nproc > 1 and not data_parallel.launched_by_torchrun():
+        return _torchrun(args)
+    group = data_parallel.start(trainer.config.device) if data_parallel.launched_by_torchrun() else data_parallel.SINGLE
+    if group.leader:
+        print(f"training {args.name}: {trainer.command()}", flush=True)
+    try:
+        checkpoint = trainer.run()
+    except BaseException:
+        data_parallel.finish(wait=False)
+        raise
+    data_parallel.finish()
+    if group.leader:
+        print(f"wrote {checkpoint}")
+    return EXIT_OK
+
+
+def _torchrun(args: argparse.Namespace) -> int:
+    """The same `salplug train` command in `--nproc` processes on this machine, started by torchrun."""
+    argv, skip = [], False
+    for word in args.argv:
+        if skip or word.startswith("--nproc="):
+            skip = False
+            continue
+        if word == "--nproc":
+            skip = True
+            continue
+        argv.append(word)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+               "-m", "salplug", *argv]
+    print(f"salplug: launching {args.nproc} processes: {shlex.join(command)}", flush=True)
+    return subprocess.run(command, check=False).returncode
+
+
+def _add_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, metavar="DIR", help="DIR/images, DIR/masks, DIR/priors/<name>")
+    parser.add_argument(
+        "--half",
+        choices=HALVES,
+        help="score one fixed half of the images: even or odd index in sorted name order (held-out evaluation "
+        "of methods trained on the other half)",
+    )
+    parser.add_argument(
+        "--maps", nargs="+", default=[], metavar="NAME=FOLDER", help="score folders of maps, one per method"
+    )
+    parser.add_argument(
+        "--priors",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="prior folders of the dataset ('all' for every one): scored as they are, or, with --chain, "
+        "each the chain's starting maps",
+    )
+    parser.add_argument("--chain", metavar="SPEC", help="run this chain spec over the dataset's images and score it")
+    parser.add_argument("--name", metavar="NAME", help="the chain's name in the results (default: the spec's stem)")
+    parser.add_argument("--score-input", action="store_true", help="with --chain, also score the chain's input maps")
+    parser.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all installed)")
+    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
+    parser.add_argument("--device", metavar="DEV", help="torch device for the chain (default: cuda if available)")
+    parser.add_argument("--save-maps", metavar="DIR", help="with --chain, write its maps to DIR/<prior or name>/")
+    parser.add_argument("-o", "--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every image without a map, not just the count")
+    _add_engine(parser)
+    _add_chain_settings(parser)
+
+
+def _maps_argument(text: str) -> tuple[str, Path]:
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise CommandError(f"--maps: expected NAME=FOLDER, got {text!r}")
+    if not Path(folder).is_dir():
+        raise CommandError(f"--maps {name}: expected a folder of maps at {folder}, got "
+                           f"{'a file' if Path(folder).exists() else 'nothing'}")
+    return name, Path(folder)
+
+
+def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
+    """The --priors names, every one checked before any scoring starts."""
+    present = dataset.prior_names()
+    names = present if asked == ["all"] else asked
+    for name in names:
+        if name not in present:
+            close = difflib.get_close_matches(name, present, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise CommandError(f"--priors {name}: {dataset.root} has no prior folder {name!r} "
+                               f"(priors there: {', '.join(present) or 'none'}){hint}")
+    return names
+
+
+def _eval(args: argparse.Namespace) -> int:
+    dataset = SODDataset(args.dataset, half=args.half)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    priors = _prior_names(dataset, args.priors)
+    if not (args.maps or priors or args.chain):
+        raise CommandError("eval: expected something to score: --maps, --priors and/or --chain")
+    folders = [_maps_argument(text) for text in args.maps]
+    for metric in metrics or []:
+        get_component("metric", metric)
+    ray_options = _ray_options(args)
+    chain = _chain_on_device(args.chain, "cpu" if ray_options else args.device, args.settings) if args.chain else None
+    progress = not args.no_progress
+    if ray_options:
+        from salplug.distributed._ray_eval import score_chain_ray, score_folder_ray
+
+        folder_options = {k: v for k, v in ray_options.items() if k != "gpus_per_worker"}
+        score_maps = partial(score_folder_ray, **folder_options)
+        score_run = partial(score_chain_ray, **ray_options)
+    else:
+        score_maps = partial(score_folder, progress=progress)
+        score_run = partial(score_chain, progress=progress)
+    results = [score_maps(dataset, folder, name, metrics=metrics) for name, folder in folders]
+    if chain is not None:
+        results += score_run(
+            dataset,
+            chain,
+            args.name or Path(args.chain).stem,
+            priors=priors,
+            score_input=args.score_input,
+            metrics=metrics,
+            batch_size=args.batch_size,
+            save_maps=args.save_maps,
+        )
+    else:
+        results += [score_maps(dataset, dataset.prior_folder(p), p, metrics=metrics) for p in priors]
+    print(format_table(results))
+    failed = {**dataset.problems, **{k: v for r in results for k, v in r.failed.items()}}
+    for path, reason in dataset.problems.items():
+        print(f"not scored: {path}: {reason}", file=sys.stderr)
+    shown = set(dataset.problems)
+    for r in results:
+        missing = sorted(path for path, reason in r.failed.items() if reason in MISSING)
+        if missing:
+            listing = "" if args.verbose else " (-v lists them)"
+            print(f"{r.name}: {len(missing)} of {len(dataset.keys)} images have no map{listing}", file=sys.stderr)
+        for path, reason in r.failed.items():
+            if path not in shown and (reason not in MISSING or args.verbose):
+                print(f"not scored: {path}: {reason}", file=sys.stderr)
+                shown.add(path)
+    if args.out:
+        command = shlex.join(["salplug", *args.argv])
+        written = [
+            write_json(results, Path(args.out) / "results.json", command),
+            write_csv(results, Path(args.out) / "results.csv"),
+            plot_curves(results, Path(args.out) / "curves.png"),
+        ]
+        print("wrote " + ", ".join(str(p) for p in written))
+    return EXIT_FAILED_INPUTS if failed else EXIT_OK
+
+
+def _add_diagnose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refiner", required=True, help="a registered refiner's name")
+    parser.add_argument("--dataset", required=True, type=Path, help="dataset folder: images/, masks/, priors/NAME")
+    parser.add_argument("--prior", required=True, help="the prior folder's name under priors/")
+    _add_settings(parser, "FIELD=VALUE", "one of the refiner's config fields (VALUE is read as YAML)")
+    parser.add_argument("--worst", type=_positive, default=10, help="images listed, worst change first (default 10)")
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    refiner = build("refiner", args.refiner, **parse_settings(args.settings, "FIELD=VALUE"))
+    print(diagnosis_summary(per_image(refiner, args.dataset, args.prior), args.worst))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "plugins": Command("show installed plugins, their components and load errors", _add_plugins, _plugins),
+    "list": Command("list components by kind, optionally filtered by a glob", _add_list, _list),
+    "run": Command("run a chain spec over image files and folders, writing PNG maps", _add_run, _run),
+    "schema": Command("print the JSON Schema of chain specs for the installed components", _add_schema, _schema),
+    "eval": Command("score maps or a chain on a dataset with the SOD metrics", _add_eval, _eval),
+    "train": Command("run a registered trainer, writing a checkpoint", _add_train, _train),
+    "diagnose": Command("per image, where a refiner's S-measure change on a dataset comes from", _add_diagnose, _diagnose),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="salplug", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"salplug {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+        args.argv = argv
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("salplug: error: expected a command", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return COMMANDS[args.command].run(args)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("salplug: interrupted; files written so far are complete, run again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (SalplugError, OSError) as err:
+        print(f"salplug: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, like errors: the reader needs the message, not our source line."""
+    print(f"salplug: warning: {message}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """The reader closed the pipe (``salplug plugins | head``): send what is left nowhere, as Unix tools end."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

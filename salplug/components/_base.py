@@ -1,0 +1,256 @@
+"""Base classes of the registrable kinds: five kinds of chain component, and trainers.
+
+A component is a `torch.nn.Module` subclass with a registry `name`, a pydantic `Config`
+that forbids unknown fields, and one documented call signature per kind. It is built from
+its config alone, so a chain spec (names and options) is enough to rebuild it. A trainer
+is the training job of a trainable component, registered and configured the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import torch
+from torch import Tensor, nn
+
+from salplug.errors import ConfigError, SalplugError
+
+KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metric", "trainer")
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's `Config`: unknown fields are errors, configs are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _problems(err: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in e["loc"]) or "(config)", e["msg"]) for e in err.errors()]
+
+
+class Configurable:
+    """Registry name, kind and validated pydantic `Config`: what every registrable class shares."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[ComponentConfig]] = ComponentConfig
+
+    example_config: ClassVar[Mapping[str, Any] | None] = None
+    """Options the conformance kit builds the component with: small, fast and offline (None: defaults)."""
+
+    @classmethod
+    def make_config(
+        cls, config: ComponentConfig | Mapping[str, Any] | None = None, *, step: str | None = None, **options: Any
+    ) -> ComponentConfig:
+        """Validate options against `Config`, naming the step and fields on failure."""
+        if isinstance(config, cls.Config) and not options:
+            return config
+        data = dict(config.model_dump() if isinstance(config, BaseModel) else (config or {}))
+        data.update(options)
+        try:
+            return cls.Config.model_validate(data)
+        except ValidationError as err:
+            raise ConfigError(cls.kind, cls.name, _problems(err), step=step) from None
+
+
+class Component(Configurable, nn.Module):
+    """Common ground of the chain kinds: name, validated config, device rules, weights.
+
+    Subclasses set `name` and usually a nested `Config(ComponentConfig)`. Build with
+    keyword options (`Median(size=5)`), a config object, or a mapping.
+    """
+
+    device_bound: ClassVar[str | None] = None
+    """Set to ``"cpu"`` when the step only runs on the CPU; chains move data at its boundary."""
+
+    checkpoint_skip: ClassVar[tuple[str, ...]] = ()
+    """State keys (prefixes) `save_weights` leaves out: parts rebuilt from a weight tag on construction."""
+
+    checkpoint_dtype: ClassVar[torch.dtype | None] = None
+    """Store floating state in this dtype (e.g. ``torch.float16``); loading casts back to the module's."""
+
+    learned: ClassVar[bool] = False
+    """True when the component's output depends on trained weights, which `load_weights` brings."""
+
+    weights_from: Path | None = None
+    """The checkpoint `load_weights` read, if any."""
+
+    @property
+    def untrained(self) -> bool:
+        """A learned component whose weights never came from a checkpoint (chains warn about it)."""
+        return self.learned and self.weights_from is None
+
+    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
+        super().__init__()
+        self.config = self.make_config(config, **options)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+
+    def save_weights(self, path: str | Path, card: Mapping[str, Any] | None = None) -> Path:
+        """Write this component's learned state (and an optional model card) to `path`."""
+        from salplug.components._weights import save_component
+
+        return save_component(self, path, card)
+
+    def load_weights(self, path: str | Path, *, strict: bool = True) -> dict[str, Any]:
+        """Load state written by `save_weights` of the same kind and name; returns the card."""
+        from salplug.components._weights import load_component
+
+        card = load_component(self, path, strict=strict)
+        self.weights_from = Path(path)
+        return card
+
+
+class Backbone(Component):
+    """Image encoder: contract image in, list of feature maps (shallow to deep) out.
+
+    The backbone normalises its input itself (the weight tag knows how), so callers
+    always pass contract images in [0, 1].
+    """
+
+    kind = "backbone"
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels of each returned feature level."""
+        raise NotImplementedError
+
+    @property
+    def strides(self) -> list[int]:
+        """Stride (input pixels per feature pixel) of each returned level."""
+        raise NotImplementedError
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        raise NotImplementedError
+
+
+class PriorProvider(Component):
+    """First step of a chain: image batch in, saliency map out.
+
+    `keys` names each image (the file's stem in directory runs), for priors that look
+    maps up rather than compute them.
+    """
+
+    kind = "prior"
+
+    def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
+        raise NotImplementedError
+
+
+class Refiner(Component):
+    """Improves a map using its image: (image B×3×H×W, saliency B×1×H×W) -> B×1×H×W."""
+
+    kind = "refiner"
+    stateful: ClassVar[bool] = False
+    """True when outputs depend on images seen before (cross-image refiners)."""
+
+    def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class PostProcessor(Component):
+    """Cleans a map without learning: (image, saliency) -> saliency, same shape."""
+
+    kind = "postprocessor"
+
+    def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class Metric(Component):
+    """Scores maps against masks, accumulating over a dataset.
+
+    `update` takes a batch and returns its per-image scores; `compute` aggregates
+    everything seen since the last `reset`.
+    """
+
+    kind = "metric"
+
+    def update(self, saliency: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def curves(self) -> dict[str, Tensor]:
+        """Dataset-averaged threshold curves (e.g. ``precision``, ``recall``) for plots; none by default."""
+        return {}
+
+    def merge(self, other: Metric) -> None:
+        """Add the state `other` accumulated (same class and config) to this one.
+
+        How scoring spreads over processes (`salplug eval --engine ray`): each worker
+        updates its own copy, and the merged copy computes what one process seeing every
+        image would. A metric that cannot merge says so here.
+        """
+        raise NotImplementedError(
+            f"metric {self.name!r}: expected a merge() of partial states for distributed scoring, got none"
+        )
+
+
+INPUT_MARK = "salplug_input"
+"""Key of a config field's JSON-schema extra that marks it as a training input (see `input_field`)."""
+
+
+def input_field(default: Any = ..., *, description: str, how: str = "", **options: Any) -> Any:
+    """A trainer field naming input files or folders, checked before training starts.
+
+    `how` tells a user who lacks the input how to make it (a command), so a missing
+    folder is one line naming the field and the remedy, not a ``FileNotFoundError``.
+    """
+    return Field(default, description=description, json_schema_extra={INPUT_MARK: how}, **options)
+
+
+class TrainerInputError(SalplugError, FileNotFoundError):
+    """A trainer input (an `input_field`) that does not exist."""
+
+
+class Trainer(Configurable):
+    """The training job of a trainable component: reads data named in its config, writes a checkpoint.
+
+    ``salplug train NAME --set field=value`` builds one from its config and calls `run`,
+    which returns the checkpoint's path; everything the job needs is a `Config` field, so
+    the command that made a checkpoint is enough to make it again.
+    """
+
+    kind = "trainer"
+
+    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
+        self.config = self.make_config(config, **options)
+
+    def command(self) -> str:
+        """The ``salplug train`` command that runs this job again: for model cards."""
+        words = ["salplug", "train", self.name]
+        for key, value in self.config.model_dump(mode="json", exclude_defaults=True).items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            words += ["--set", f"{key}={text}"]
+        return shlex.join(words)
+
+    def check_inputs(self) -> None:
+        """Raise `TrainerInputError` for the first `input_field` path that does not exist."""
+        for field, info in type(self.config).model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if INPUT_MARK not in extra:
+                continue
+            value = getattr(self.config, field)
+            for path in value if isinstance(value, (list, tuple)) else [value]:
+                if path is not None and not Path(path).exists():
+                    how = f"; {extra[INPUT_MARK]}" if extra[INPUT_MARK] else ""
+                    raise TrainerInputError(f"trainer {self.name!r}, field {field!r}: {path} does not exist{how}")
+
+    def run(self) -> Path:
+        raise NotImplementedError
+
+
+BASES: dict[str, type[Configurable]] = {
+    cls.kind: cls for cls in (Backbone, PriorProvider, Refiner, PostProcessor, Metric, Trainer)
+}

@@ -1,0 +1,47 @@
+"""Joining a Ray cluster, with an error that says how to get Ray when it is missing."""
+
+from __future__ import annotations
+
+import logging
+
+from salplug.errors import SalplugError
+
+
+class EngineError(SalplugError):
+    """A distributed engine that cannot start: Ray missing, or no cluster at the address."""
+
+
+def require_ray():
+    """The `ray` module, or an error naming the extra that installs it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the Data library is a separate extra of ray)
+    except ImportError as err:
+        raise EngineError(
+            f"--engine ray: expected Ray Data to be installed, got {err}; install it with pip install 'salplug[ray]'"
+        ) from None
+    return ray
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` (``auto``, ``HOST:PORT``), or start a local one when None.
+
+    A process already connected (a test's cluster, a notebook's `ray.init`) keeps its
+    connection, so callers can set the cluster up themselves.
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except ConnectionError as err:
+        raise EngineError(f"--address {address}: expected a running Ray cluster there, got {err}") from None
+
+
+def quiet_data_context() -> None:
+    """salplug prints its own progress bar and report; Ray Data's bars would interleave with them."""
+    ray = require_ray()
+    context = ray.data.DataContext.get_current()
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False

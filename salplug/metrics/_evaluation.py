@@ -1,0 +1,255 @@
+"""Scoring maps against a dataset's masks: folders of maps, or a chain run over the images.
+
+Every map is scored the way published SOD tables are (PySODMetrics conventions): as an
+8-bit image, min-max normalised unless constant, against masks binarised at > 128. A
+chain's output is quantised to 8 bits first, exactly as `salplug run` writes it, so
+scoring a chain and scoring the maps it wrote give the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from salplug.pipeline._batching import failure_reason, isolated, size_batches
+from salplug.pipeline._chain import Chain
+from salplug.components._base import Metric
+from salplug.data._datasets import SODDataset, index_folder
+from salplug.errors import ImageReadError
+from salplug.host._factory import build, list_components
+from salplug.data._io import image_tensor, read_image, read_map, write_map
+from salplug.metrics._sodmetrics import prepare_uint8
+
+MISSING_MAP = "no map for this image"
+MISSING_PRIOR = "no prior map for this image"
+MISSING = (MISSING_MAP, MISSING_PRIOR)
+"""Reasons that mean a folder simply lacks a file: reported as a count, listed on request."""
+
+COLUMNS = ("mae", "adp_f", "mean_f", "max_f", "sm", "adp_e", "mean_e", "max_e", "wfm", "adp_iou", "adp_dice")
+"""Preferred order of score columns; scores of other installed metrics follow, sorted."""
+
+
+@dataclass
+class MethodScores:
+    """One method's dataset scores, averaged curves, and the images it could not score."""
+
+    name: str
+    scores: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    count: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def read_uint8(path: str | Path) -> np.ndarray:
+    """An ``H×W`` uint8 map or mask, as the PySOD protocol reads it (colour is made gray)."""
+    return np.round(read_map(path) * 255).astype(np.uint8)
+
+
+def quantize(saliency: Tensor) -> Tensor:
+    """Maps in [0, 1] to uint8 the way `salplug.data._io.write_map` stores them."""
+    return torch.round(saliency.detach().float().clamp(0, 1) * 255).to(torch.uint8).cpu()
+
+
+class Scorer:
+    """A set of metric components fed with 8-bit maps and masks."""
+
+    def __init__(self, name: str, metrics: Sequence[str] | None = None):
+        self.result = MethodScores(name)
+        self.metrics: list[Metric] = [build("metric", m) for m in (metrics or list_components("metric"))]
+
+    def add(self, maps: Tensor, masks: Tensor) -> None:
+        pred, gt = prepare_uint8(maps, masks)
+        for metric in self.metrics:
+            metric.update(pred, gt)
+        self.result.count += maps.shape[0]
+
+    def merge(self, other: Scorer) -> None:
+        """Add another worker's scorer of the same metrics (its images and failures) to this one."""
+        for mine, theirs in zip(self.metrics, other.metrics, strict=True):
+            mine.merge(theirs)
+        self.result.count += other.result.count
+        self.result.failed.update(other.result.failed)
+
+    def finish(self) -> MethodScores:
+        scores: dict[str, float] = {}
+        for metric in self.metrics:
+            scores.update(metric.compute())
+            self.result.curves.update({k: v.tolist() for k, v in metric.curves().items()})
+        order = [c for c in COLUMNS if c in scores] + sorted(set(scores) - set(COLUMNS))
+        self.result.scores = {k: scores[k] for k in order}
+        return self.result
+
+
+def stack_uint8(arrays: list[np.ndarray]) -> Tensor:
+    return torch.from_numpy(np.stack(arrays))[:, None]
+
+
+def _sized(mask: np.ndarray, other: np.ndarray, path: Path) -> None:
+    if other.shape[:2] != mask.shape:
+        raise ImageReadError(
+            path, f"size {other.shape[1]}×{other.shape[0]} differs from its mask's {mask.shape[1]}×{mask.shape[0]}"
+        )
+
+
+def load_map_pair(dataset: SODDataset, key: str, maps: dict[str, Path], folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(map, mask)`` of one dataset image as uint8; a missing or unreadable map is an `ImageReadError`."""
+    path = maps.get(key)
+    if path is None:
+        raise ImageReadError(folder / key, MISSING_MAP)
+    mask = read_uint8(dataset.masks[key])
+    prediction = read_uint8(path)
+    _sized(mask, prediction, path)
+    return prediction, mask
+
+
+def score_folder(
+    dataset: SODDataset,
+    folder: str | Path,
+    name: str,
+    *,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> MethodScores:
+    """Score the maps in `folder` (one per dataset image, paired by stem)."""
+    folder = Path(folder)
+    maps, clashes = index_folder(folder)
+    scorer = Scorer(name, metrics)
+    scorer.result.failed.update(clashes)
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for key in tqdm(dataset.keys, desc=name, unit="image", disable=not progress):
+            try:
+                yield load_map_pair(dataset, key, maps, folder)
+            except ImageReadError as err:
+                scorer.result.failed[err.path] = err.reason
+
+    for batch in size_batches(pairs(), lambda pair: pair[1].shape, batch_size):
+        scorer.add(stack_uint8([p for p, _ in batch]), stack_uint8([m for _, m in batch]))
+    return scorer.finish()
+
+
+def load_entry(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, prior_folder: Path | None) -> tuple:
+    """``(key, image, prior or None, mask)`` of one dataset image; `ImageReadError` names the file at fault."""
+    mask = read_uint8(dataset.masks[key])
+    image = read_image(dataset.images[key])
+    _sized(mask, image, dataset.images[key])
+    if prior_maps is None:
+        return key, image, None, mask
+    path = prior_maps.get(key)
+    if path is None:
+        raise ImageReadError(Path(prior_folder) / key, MISSING_PRIOR)
+    prior = read_uint8(path)
+    _sized(mask, prior, path)
+    return key, image, prior, mask
+
+
+def refine_and_score(
+    chain: Chain,
+    batch: list[tuple],
+    *,
+    input_name: str,
+    given: bool,
+    after: Scorer,
+    before: Scorer | None = None,
+    save_folder: Path | None = None,
+) -> None:
+    """One batch of `load_entry` entries (one size) through the chain, scored into `after` (and its input into `before`).
+
+    With `given`, the chain starts from the entries' prior maps; otherwise from its own
+    prior step, whose map (`input_name`) is the input. Maps go to `save_folder` as 8-bit PNGs.
+    """
+    keys = [entry[0] for entry in batch]
+    images = image_tensor([entry[1] for entry in batch])
+    prior = stack_uint8([entry[2] for entry in batch]) if given else None
+    with torch.inference_mode():
+        if prior is not None:
+            out, start = chain(images, keys=keys, prior=prior.float() / 255), prior
+        else:
+            steps = chain(images, keys=keys, return_steps=True).steps
+            out, start = list(steps.values())[-1], quantize(steps[input_name])
+    output = quantize(out)
+    masks = stack_uint8([entry[3] for entry in batch])
+    after.add(output, masks)
+    if before is not None:
+        before.add(start, masks)
+    if save_folder is not None:
+        for key, saliency in zip(keys, output):
+            write_map(save_folder / f"{key}.png", saliency.float() / 255)
+
+
+@dataclass(frozen=True)
+class ChainPass:
+    """One pass of `score_chain` over a dataset: where its starting maps come from and what its rows are called."""
+
+    prior_folder: Path | None
+    prior_maps: dict[str, Path] | None
+    input_name: str
+    output_name: str
+    save_folder: Path | None
+
+    @classmethod
+    def of(cls, dataset: SODDataset, chain: Chain, name: str, prior_name: str | None,
+           save_maps: str | Path | None) -> ChainPass:
+        """The pass starting from prior `prior_name` (None: the chain's own prior step)."""
+        prior_folder = dataset.prior_folder(prior_name) if prior_name else None
+        return cls(
+            prior_folder=prior_folder,
+            prior_maps=index_folder(prior_folder)[0] if prior_folder else None,
+            input_name=prior_name or next(iter(chain.named_steps)),
+            output_name=f"{prior_name} → {name}" if prior_name else name,
+            save_folder=Path(save_maps) / (prior_name or name) if save_maps is not None else None,
+        )
+
+
+def score_chain(
+    dataset: SODDataset,
+    chain: Chain,
+    name: str,
+    *,
+    priors: Sequence[str] = (),
+    score_input: bool = False,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 8,
+    save_maps: str | Path | None = None,
+    progress: bool = False,
+) -> list[MethodScores]:
+    """Run `chain` over the dataset's images and score its output (and, optionally, its input).
+
+    With `priors`, the chain starts from each named prior folder's maps (its own prior
+    step is bypassed) and each is reported as ``"<prior>"`` and ``"<prior> → <name>"``.
+    Without, the chain runs its prior step with the image keys; `score_input` then
+    scores that step's map under the step's name.
+    """
+    results = []
+    for prior_name in priors or [None]:
+        run = ChainPass.of(dataset, chain, name, prior_name, save_maps)
+        before, after = Scorer(run.input_name, metrics), Scorer(run.output_name, metrics)
+        failed: dict[str, str] = {}
+
+        def loaded():
+            for key in tqdm(dataset.keys, desc=run.output_name, unit="image", disable=not progress):
+                try:
+                    yield load_entry(dataset, key, run.prior_maps, run.prior_folder)
+                except ImageReadError as err:
+                    failed[err.path] = err.reason
+
+        def refine(batch: list[tuple]) -> None:
+            refine_and_score(chain, batch, input_name=run.input_name, given=run.prior_folder is not None, after=after,
+                             before=before if score_input else None, save_folder=run.save_folder)
+
+        def failure(entry: tuple, err: Exception) -> None:
+            failed[str(dataset.images[entry[0]])] = failure_reason(err)
+
+        for batch in size_batches(loaded(), lambda entry: entry[1].shape, batch_size):
+            isolated(batch, refine, failure)
+        for scorer in ([before] if score_input else []) + [after]:
+            scorer.result.failed.update(failed)
+            results.append(scorer.finish())
+    return results

@@ -1,0 +1,508 @@
+"""SOD metrics as batched float64 tensor functions, equal to PySODMetrics 1.6.2 per image.
+
+Inputs are `pred`, float64 ``B×1×H×W`` in [0, 1], and `gt`, bool ``B×1×H×W`` (what
+`prepare_uint8` makes of 8-bit maps and masks); every function returns float64 scores per
+image. Continuous quantities use torch's own summation order (within ~1e-12 of numpy).
+Where the reference branches on a computed value (``pred >= 2·mean``; ssim's
+``alpha == 0 and beta == 0``) a last-bit difference flips the branch, so those means are
+summed in numpy's order (`pairwise_sum`) or the branch is decided exactly.
+
+The weighted F-measure's distance work runs on the CPU, an image per worker thread;
+everything else runs on the inputs' device.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from salplug.errors import ContractError
+
+EPS = float(np.spacing(1))
+"""The reference's guard against division by zero (MATLAB's eps)."""
+
+LEVELS = 256
+"""Thresholds of the curves; index i is threshold 255 - i, as in the reference."""
+
+_LANES = 8
+"""Interleaved copies of every histogram bin (see `_lanes`)."""
+
+_BLOCK = 128
+"""numpy's pairwise-summation leaf size (PW_BLOCKSIZE); leaves sum in 8 interleaved lanes."""
+
+
+_WINDOW = np.ones((7, 7), np.uint8)
+"""The weighted F-measure's Gaussian window, as a dilation footprint."""
+
+_REACH = np.array(
+    sorted(
+        ((dy, dx) for dy in range(-4, 5) for dx in range(-4, 5) if 0 < dy * dy + dx * dx <= 18),
+        key=lambda step: (step[0] ** 2 + step[1] ** 2, step[1], step[0]),
+    )
+)
+"""Offsets to every pixel within √18 (a 7×7 window's reach), nearest first, then leftmost,
+then topmost: the order in which scipy's feature transform breaks ties."""
+
+_GAUSS = np.exp(-np.arange(-3.0, 4.0) ** 2 / (2 * 5**2))
+_GAUSS /= _GAUSS.sum()
+"""MATLAB's fspecial('gaussian', 7, 5) is the outer product of this with itself (its
+cut-off below eps · max removes nothing at this size)."""
+
+
+def prepare_uint8(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    """PySOD's `prepare_data` on a batch: maps / 255, min-max stretched unless constant; masks > 128."""
+    for what, x in (("maps", maps), ("masks", masks)):
+        if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 1:
+            got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+            raise ContractError(f"{what}: expected a uint8 B×1×H×W tensor, got {got}")
+    if maps.shape != masks.shape:
+        raise ContractError(f"masks: expected shape {tuple(maps.shape)} to match the maps, got {tuple(masks.shape)}")
+    lo = maps.amin(dim=(1, 2, 3), keepdim=True).double() / 255
+    hi = maps.amax(dim=(1, 2, 3), keepdim=True).double() / 255
+    constant = hi == lo
+    pred = maps.double().div_(255)
+    pred.sub_(lo.masked_fill(constant, 0.0)).div_((hi - lo).masked_fill(constant, 1.0))
+    return pred, masks > 128
+
+
+class _Plan(NamedTuple):
+    rows: list[tuple[Tensor, Tensor | None]]  # per lane step: each leaf's 8-value row, 0/1 weights once some are done
+    merges: list[tuple[Tensor, Tensor, Tensor]]  # per tree level: node ids, left ids, right ids
+
+
+@functools.lru_cache(maxsize=32)
+def _pairwise_plan(n: int, device: torch.device) -> _Plan:
+    """numpy's pairwise-summation tree for n >= 8 contiguous values, as gather indices.
+
+    Every leaf but the last holds a multiple of 8 values, so each leaf is a run of rows of
+    the ``N/8 × 8`` view, and step j of its lanes adds row ``first + j``.
+    """
+    leaves: list[tuple[int, int]] = []
+    nodes: list[tuple[int, int, int]] = []  # (left ref, right ref, height); refs: leaf i -> i, node j -> ~j
+
+    def split(start: int, size: int) -> tuple[int, int]:
+        if size <= _BLOCK:
+            leaves.append((start, size))
+            return len(leaves) - 1, 0
+        half = size // 2 - (size // 2) % 8
+        (left, hl), (right, hr) = split(start, half), split(start + half, size - half)
+        nodes.append((left, right, 1 + max(hl, hr)))
+        return ~(len(nodes) - 1), nodes[-1][2]
+
+    split(0, n)
+    first = torch.tensor([s // 8 for s, _ in leaves], device=device)
+    steps = torch.tensor([m // 8 for _, m in leaves], device=device)
+    rows = []
+    for j in range(int(steps.max())):
+        live = steps > j
+        weight = None if bool(live.all()) else live.to(torch.float64).view(-1, 1, 1)
+        rows.append((torch.where(live, first + j, 0), weight))
+    count = len(leaves)
+
+    def ref(r: int) -> int:
+        return r if r >= 0 else count + ~r
+
+    merges = []
+    for height in range(1, max((h for *_, h in nodes), default=0) + 1):
+        level = [(count + j, ref(a), ref(b)) for j, (a, b, h) in enumerate(nodes) if h == height]
+        merges.append(tuple(torch.tensor(col, device=device) for col in zip(*level)))
+    return _Plan(rows, merges)
+
+
+def pairwise_sum(x: Tensor) -> Tensor:
+    """Sum of each row of a ``B×N`` tensor in numpy's exact order (`np.sum` of a contiguous array).
+
+    On the CPU numpy itself sums (the reference's own order, whatever numpy is installed);
+    on other devices `_replayed_pairwise_sum` replays numpy's tree with torch ops.
+    """
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.add.reduce(x.detach().contiguous().numpy(), axis=1))
+    return _replayed_pairwise_sum(x)
+
+
+def _replayed_pairwise_sum(x: Tensor) -> Tensor:
+    """numpy's pairwise summation on any device: halves (rounded down to multiples of 8)
+    until at most 128 values remain, those summed in 8 interleaved lanes, halves added back."""
+    batch, n = x.shape
+    if n < 8:
+        total = x[:, 0]
+        for i in range(1, n):
+            total = total + x[:, i]
+        return total
+    plan = _pairwise_plan(n, x.device)
+    body = x[:, : n - n % 8].reshape(batch, -1, 8).transpose(0, 1).contiguous()  # rows first: fast gathers
+    r = body.index_select(0, plan.rows[0][0])
+    for index, weight in plan.rows[1:]:
+        row = body.index_select(0, index)
+        r = r + (row if weight is None else row * weight)
+    leaf = ((r[..., 0] + r[..., 1]) + (r[..., 2] + r[..., 3])) + ((r[..., 4] + r[..., 5]) + (r[..., 6] + r[..., 7]))
+    for i in range(n - n % 8, n):
+        leaf[-1] = leaf[-1] + x[:, i]
+    if not plan.merges:
+        return leaf[0]
+    values = leaf.new_empty(leaf.shape[0] + sum(len(ids) for ids, _, _ in plan.merges), batch)
+    values[: leaf.shape[0]] = leaf
+    for ids, left, right in plan.merges:
+        values[ids] = values[left] + values[right]
+    return values[-1]
+
+
+def _count(mask: Tensor) -> Tensor:
+    """True pixels per image (int32 sums of bool are several times faster than int64 ones)."""
+    return mask.flatten(1).sum(dim=1, dtype=torch.int32)
+
+
+def _error(pred: Tensor, gt: Tensor) -> Tensor:
+    """``|pred - gt|`` in one new tensor, worked in place: on small VMs each extra fresh
+    buffer costs more in page faults than the arithmetic."""
+    return gt.to(pred.dtype).sub_(pred).abs_()
+
+
+def mae(pred: Tensor, gt: Tensor) -> Tensor:
+    """Mean absolute error per image."""
+    return _error(pred, gt).flatten(1).mean(dim=1)
+
+
+def adaptive_threshold(pred: Tensor) -> Tensor:
+    """``min(2·mean, 1)`` per image, the mean summed as numpy sums it (pixels at it count)."""
+    return (2 * (pairwise_sum(pred.flatten(1)) / pred[0].numel())).clamp(max=1)
+
+
+def _adaptive_counts(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+    """True positives and predicted positives at the adaptive threshold, per image."""
+    binary = pred >= adaptive_threshold(pred).view(-1, 1, 1, 1)
+    predicted = _count(binary)
+    return _count(binary.logical_and_(gt)), predicted
+
+
+def _lanes(width: int, device: torch.device) -> Tensor:
+    """Each column's copy of a histogram bin: neighbouring pixels mostly share a bin, and
+    counting them into one copy serialises on it, so they count into `_LANES` copies."""
+    return torch.arange(width, dtype=torch.int32, device=device) % _LANES
+
+
+def _bincount(keys: Tensor, bins: int, weights: Tensor | None = None) -> Tensor:
+    """Counts (or sums of `weights`) per bin of keys ``bin·_LANES + lane``."""
+    return torch.bincount(keys.view(-1), weights, minlength=bins * _LANES).view(bins, _LANES).sum(dim=1)
+
+
+class _Counts(NamedTuple):
+    tp: Tensor  # B: foreground pixels at or above the adaptive threshold
+    predicted: Tensor  # B: pixels at or above the adaptive threshold
+    fg: Tensor  # B: foreground pixels
+    tp_above: Tensor  # B×256: foreground pixels whose 8-bit level ⌊255·pred⌋ is >= 255 - i
+    predicted_above: Tensor  # B×256: pixels whose 8-bit level is >= 255 - i
+
+
+def _counts(pred: Tensor, gt: Tensor) -> _Counts:
+    """Every count the F- and E-measures need, from one histogram per image over
+    (mask, adaptive binarisation, 8-bit level)."""
+    batch, _, _, w = pred.shape
+    binary = pred >= adaptive_threshold(pred).view(-1, 1, 1, 1)
+    key = (pred * 255).to(torch.int32)  # the 8-bit level: truncates, as numpy's astype(np.uint8)
+    key.add_(gt, alpha=2 * LEVELS).add_(binary, alpha=LEVELS)
+    first = 4 * LEVELS * torch.arange(batch, dtype=torch.int32, device=pred.device).view(-1, 1, 1, 1)
+    key.mul_(_LANES).add_(first * _LANES + _lanes(w, pred.device))
+    hist = _bincount(key, 4 * LEVELS * batch).view(batch, 2, 2, LEVELS)  # image, gt, binary, level
+    adaptive = hist[:, :, 1].sum(dim=-1)
+    above = hist.sum(dim=2).flip(-1).cumsum(-1)
+    return _Counts(adaptive[:, 1], adaptive.sum(dim=1), above[:, 1, -1], above[:, 1], above.sum(dim=1))
+
+
+def fmeasure(pred: Tensor, gt: Tensor, beta2: float = 0.3) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """F-measure of ``pred >= min(2·mean, 1)`` (0 where nothing true is found), and precision,
+    recall and F-measure at the 256 levels, ``B×256`` (index i: threshold 255 - i)."""
+    c = _counts(pred, gt)
+    tp, fg = c.tp.double(), c.fg.clamp(min=1).double()
+    precision = tp / c.predicted.clamp(min=1)
+    recall = tp / fg
+    adaptive = torch.where(tp == 0, 0.0, (1 + beta2) * precision * recall / (beta2 * precision + recall))
+    tp = c.tp_above.double()
+    precision = tp / c.predicted_above.clamp(min=1)
+    recall = tp / fg.view(-1, 1)
+    numerator = (1 + beta2) * precision * recall
+    f = numerator / torch.where(numerator == 0, 1.0, beta2 * precision + recall)
+    return adaptive, precision, recall, f
+
+
+def _emeasure(tp: Tensor, predicted: Tensor, fg: Tensor, size: int) -> Tensor:
+    """E-measure from counts: each of the four (pred, gt) parts is uniform, so the enhanced
+    alignment matrix sums in closed form."""
+    tp, predicted, fg = tp.double(), predicted.double(), fg.double()
+    background = size - predicted
+    pred_fg, gt_fg = 1 - predicted / size, 1 - fg / size
+    pred_bg, gt_bg = -(predicted / size), -(fg / size)
+    parts = (
+        (tp, pred_fg, gt_fg),
+        (predicted - tp, pred_fg, gt_bg),
+        (fg - tp, pred_bg, gt_fg),
+        (background - (fg - tp), pred_bg, gt_bg),
+    )
+    total = torch.zeros_like(tp)
+    for count, a, b in parts:
+        align = 2 * (a * b) / (a**2 + b**2 + EPS)
+        total = total + (align + 1) ** 2 / 4 * count
+    total = torch.where(fg == 0, background, torch.where(fg == size, predicted, total))
+    return total / (size - 1 + EPS)
+
+
+def emeasure(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+    """E-measure of ``pred >= min(2·mean, 1)``, and at the 256 levels, ``B×256`` (index i:
+    threshold 255 - i)."""
+    c = _counts(pred, gt)
+    size = pred[0].numel()
+    adaptive = _emeasure(c.tp, c.predicted, c.fg, size)
+    return adaptive, _emeasure(c.tp_above, c.predicted_above, c.fg.view(-1, 1), size)
+
+
+def overlap_adaptive(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+    """IoU and Dice of ``pred >= min(2·mean, 1)``; 0 where the denominator is 0."""
+    tp, predicted = _adaptive_counts(pred, gt)
+    tp, fp, fn = tp.double(), (predicted - tp).double(), (_count(gt) - tp).double()
+    union, sizes = tp + fp + fn, tp + fn + tp + fp
+    iou = torch.where(union != 0, tp / union, 0.0)
+    dice = torch.where(sizes != 0, 2 * tp / sizes, 0.0)
+    return iou, dice
+
+
+def _centroid(gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Foreground count and the reference's split point: the centroid rounded half to even, plus one."""
+    per_row = gt[:, 0].sum(dim=2, dtype=torch.int32).double()
+    per_col = gt[:, 0].sum(dim=1, dtype=torch.int32).double()
+    fg = per_row.sum(dim=1)
+    rows = torch.arange(per_row.shape[1], device=gt.device, dtype=torch.float64)
+    cols = torch.arange(per_col.shape[1], device=gt.device, dtype=torch.float64)
+    cy = (per_row * rows).sum(dim=1) / fg.clamp(min=1)
+    cx = (per_col * cols).sum(dim=1) / fg.clamp(min=1)
+    return fg, cy.round().long() + 1, cx.round().long() + 1
+
+
+def _cells(pred: Tensor, gt: Tensor, cy: Tensor, cx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Pixel count, mean and sum of squared deviations (two-pass) of each (gt, quadrant) cell.
+
+    Shapes ``B×2×4``: dim 1 is background/foreground, dim 2 the quadrants left-top,
+    right-top, left-bottom, right-bottom of the split at (cy, cx). Means of empty cells are NaN.
+    """
+    batch, _, h, w = pred.shape
+    device = pred.device
+    bottom = torch.arange(h, device=device).view(1, 1, h, 1) >= cy.view(-1, 1, 1, 1)
+    right = torch.arange(w, device=device).view(1, 1, 1, w) >= cx.view(-1, 1, 1, 1)
+    first = 8 * torch.arange(batch, device=device).view(-1, 1, 1, 1)
+    cell = gt.to(torch.int32).mul_(4 * _LANES)
+    cell += ((first + 2 * bottom) * _LANES).to(torch.int32)
+    cell += right.to(torch.int32) * _LANES + _lanes(w, device)
+    values = pred.reshape(-1)
+    count = _bincount(cell, 8 * batch).double()
+    mean = _bincount(cell, 8 * batch, values) / count
+    deviation = mean.repeat_interleave(_LANES).index_select(0, cell.view(-1)).sub_(values)
+    m2 = _bincount(cell, 8 * batch, deviation.mul_(deviation))
+    return count.view(batch, 2, 4), mean.view(batch, 2, 4), m2.view(batch, 2, 4)
+
+
+def _merge(count: Tensor, mean: Tensor, m2: Tensor, dim: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Count, mean and squared deviations of cells merged along `dim` (Chan's parallel
+    formula: exact algebra, and no cancellation, so the two-pass accuracy is kept)."""
+    n = count.sum(dim=dim)
+    filled = count > 0
+    merged = torch.where(filled, count * mean, 0.0).sum(dim=dim) / n
+    between = torch.where(filled, m2 + count * (mean - merged.unsqueeze(dim)) ** 2, 0.0)
+    return n, merged, between.sum(dim=dim)
+
+
+def _s_object(n: Tensor, mean: Tensor, m2: Tensor) -> Tensor:
+    std = torch.where(n > 1, (m2 / (n - 1)).sqrt(), 0.0)
+    return 2 * mean / (mean**2 + 1 + std + EPS)
+
+
+def _uniform_ssim(pred: Tensor, uniform: Tensor, cy: Tensor, cx: Tensor) -> Tensor:
+    """ssim of quadrants whose mask is uniform: 1 where the reference's variance of the map is
+    exactly 0 (the map is constant and numpy's mean of it rounds back to that constant), else 0."""
+    h, w = pred.shape[2:]
+    ssim = torch.zeros(uniform.shape, dtype=torch.float64)
+    for b, q in uniform.nonzero().tolist():
+        top, left = int(cy[b]), int(cx[b])
+        rows = slice(0, top) if q < 2 else slice(top, h)
+        cols = slice(0, left) if q % 2 == 0 else slice(left, w)
+        lo, hi = torch.aminmax(pred[b, 0, rows, cols])
+        c = float(lo)
+        if c == float(hi) and np.full((h, w), c)[rows, cols].mean() == c:
+            ssim[b, q] = 1.0
+    return ssim.to(pred.device)
+
+
+def smeasure(pred: Tensor, gt: Tensor, alpha: float = 0.5) -> Tensor:
+    """Structure measure: object-aware and region-aware (4-quadrant ssim) similarity.
+
+    NaN where the reference's is: a centroid in the last row or column leaves a quadrant
+    empty, and the reference averages it (1×N and N×1 images always do).
+    """
+    h, w = pred.shape[2:]
+    area = h * w
+    fg, cy, cx = _centroid(gt)
+    y = fg / area
+    mean_pred = pred.flatten(1).mean(dim=1)
+    count, mean, m2 = _cells(pred, gt, cy, cx)
+
+    n_bg, mean_bg, m2_bg = _merge(count[:, 0], mean[:, 0], m2[:, 0], dim=1)
+    n_fg, mean_fg, m2_fg = _merge(count[:, 1], mean[:, 1], m2[:, 1], dim=1)
+    obj = _s_object(n_fg, mean_fg, m2_fg) * y + _s_object(n_bg, 1 - mean_bg, m2_bg) * (1 - y)
+
+    n, x, m2_x = _merge(count, mean, m2, dim=1)
+    n0, n1 = count[:, 0], count[:, 1]
+    mixed = n0 * n1 > 0
+    yq = n1 / n
+    denominator = n - 1 + EPS
+    sigma_x = m2_x / denominator
+    sigma_y = n0 * n1 / n / denominator
+    sigma_xy = torch.where(mixed, n0 * n1 * (mean[:, 1] - mean[:, 0]) / n / denominator, 0.0)
+    a = 4 * x * yq * sigma_xy
+    b = (x**2 + yq**2) * (sigma_x + sigma_y)
+    uniform = ~mixed & (n > 0) & ((y > 0) & (y < 1)).view(-1, 1)
+    ssim = torch.where(mixed, a / (b + EPS), _uniform_ssim(pred, uniform.cpu(), cy.cpu(), cx.cpu()))
+    ssim = torch.where(n > 0, ssim, math.nan)
+    top, left = cy.double(), cx.double()
+    w_lt = left * top / area
+    w_rt = top * (w - left) / area
+    w_lb = (h - top) * left / area
+    scores = ssim * torch.stack([w_lt, w_rt, w_lb, 1 - w_lt - w_rt - w_lb], dim=1)
+    region = ((scores[:, 0] + scores[:, 1]) + scores[:, 2]) + scores[:, 3]
+    sm = (obj * alpha + region * (1 - alpha)).clamp(min=0)
+    return torch.where(y == 0, 1 - mean_pred, torch.where(y == 1, mean_pred, sm))
+
+
+class _Scratch:
+    """A worker thread's arrays for `_weighted_sums`, grown to the largest image yet and
+    reused: on small VMs first-touching fresh memory costs more than the arithmetic."""
+
+    def __init__(self):
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, dtype: type, *shape: int) -> np.ndarray:
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, dtype)
+        return buffer[:size].reshape(shape)
+
+
+def _nearest_foreground(fg: np.ndarray, y: np.ndarray, x: np.ndarray, s: _Scratch) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the nearest foreground pixel to each pixel (y, x), all within a
+    7×7 window of the foreground (so at most √18 away), ties broken as scipy's feature
+    transform (the reference's) breaks them.
+
+    scipy first keeps, in every column, the nearest foreground pixel (the upper one on a
+    tie), then, along the row, the column whose pixel is nearest (the leftmost on a tie):
+    among the nearest pixels it returns the leftmost, then the topmost. `_REACH` lists the
+    offsets in that order, so the first foreground pixel met is scipy's.
+    """
+    h, w = fg.shape
+    padded = s.take("padded", np.bool_, h + 8, w + 8)
+    padded[:] = False
+    padded[4:-4, 4:-4] = fg
+    start = (y + 4) * (w + 8) + (x + 4)
+    steps = _REACH[:, 0] * (w + 8) + _REACH[:, 1]
+    first = padded.ravel()[start[:, None] + steps].argmax(axis=1)
+    return y + _REACH[first, 0], x + _REACH[first, 1]
+
+
+def _distance(background: np.ndarray, s: _Scratch) -> np.ndarray:
+    """Each pixel's distance to the nearest foreground pixel, float64, equal to scipy's
+    below a 2048-pixel diagonal (within 1e-7 relative beyond): OpenCV's exact transform
+    gives float32, whose square rounds back to the exact integer D² while D² < 2^22."""
+    h, w = background.shape
+    single = s.take("distance", np.float32, h, w)
+    cv2.distanceTransform(background.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE, dst=single)
+    distance = np.square(single, out=s.take("importance", np.float64, h, w), dtype=np.float64)
+    return np.sqrt(np.rint(distance, out=distance), out=distance)
+
+
+def _weighted_sums(pred: np.ndarray, fg: np.ndarray, box: tuple[slice, slice], s: _Scratch) -> tuple[float, float]:
+    """One image's weighted errors: Σ min(E, EA) over the foreground, and
+    Σ E·(2 - exp(ln(0.5)/5 · D)) over the background (E = |pred - fg|, D: distance to the
+    foreground).
+
+    EA is the 7×7 Gaussian (zero border) of the error carried over from each pixel's
+    nearest foreground pixel. It is only read on the foreground, so it is made on `box`
+    (the foreground's bounding box plus 3 pixels), and only the background pixels that a
+    foreground pixel's window reaches need their nearest foreground pixel.
+    """
+    h, w = fg.shape
+    error = np.subtract(pred, fg, out=s.take("error", np.float64, h, w), dtype=np.float64)
+    np.abs(error, out=error)
+    background = np.logical_not(fg, out=s.take("background", np.bool_, h, w))
+
+    shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
+    reached = cv2.dilate(fg[box].view(np.uint8), _WINDOW, dst=s.take("reached", np.uint8, *shape)).view(np.bool_)
+    band = np.flatnonzero(np.logical_and(reached, background[box], out=reached))
+    y, x = np.divmod(band, shape[1])
+    carried = s.take("carried", np.float64, *shape)
+    np.copyto(carried, error[box])
+    carried.ravel()[band] = error[box][_nearest_foreground(fg[box], y, x, s)]
+    blurred = s.take("blurred", np.float64, *shape)
+    cv2.sepFilter2D(carried, -1, _GAUSS, _GAUSS, dst=blurred, borderType=cv2.BORDER_CONSTANT)
+    on_fg = float(np.minimum(error[box], blurred, out=blurred).sum(where=fg[box]))
+
+    importance = _distance(background, s)
+    importance *= math.log(0.5) / 5
+    np.subtract(2, np.exp(importance, out=importance), out=importance)
+    on_bg = float(np.multiply(importance, error, out=importance).sum(where=background))
+    return on_fg, on_bg
+
+
+def _boxes(gt: Tensor) -> list[tuple[slice, slice]]:
+    """Each image's foreground bounding box plus 3 pixels (the reach of a 7×7 window)."""
+    h, w = gt.shape[2:]
+    spans = []
+    for filled, size in ((gt[:, 0].any(dim=2), h), (gt[:, 0].any(dim=1), w)):
+        first = filled.to(torch.uint8).argmax(dim=1)
+        last = size - 1 - filled.flip(1).to(torch.uint8).argmax(dim=1)
+        spans.append(zip((first - 3).clamp(min=0).tolist(), (last + 4).clamp(max=size).tolist()))
+    return [(slice(*r), slice(*c)) for r, c in zip(*spans)]
+
+
+@functools.cache
+def _workers() -> ThreadPoolExecutor:
+    """The threads that run `_weighted_sums`, one per torch thread, kept so that their
+    scratch arrays (`_scratch`) outlive a call."""
+    return ThreadPoolExecutor(max_workers=torch.get_num_threads(), thread_name_prefix="salplug-wfm")
+
+
+_local = threading.local()
+
+
+def _scratch() -> _Scratch:
+    """This thread's `_Scratch`."""
+    if not hasattr(_local, "scratch"):
+        _local.scratch = _Scratch()
+    return _local.scratch
+
+
+def weighted_fmeasure(pred: Tensor, gt: Tensor, beta: float = 1.0) -> Tensor:
+    """Weighted F-measure (Margolin et al.); 0 for images without foreground.
+
+    Its per-pixel work runs on the CPU, an image per worker thread (OpenCV and numpy
+    release the GIL).
+    """
+    batch = pred.shape[0]
+    values, mask = pred[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy()
+    boxes = _boxes(gt.cpu())
+    fg = _count(gt).double()
+    jobs = fg.nonzero().flatten().tolist()
+    weighted = torch.zeros(2, batch, dtype=torch.float64)
+    sums = _workers().map(lambda i: _weighted_sums(values[i], mask[i], boxes[i], _scratch()), jobs)
+    for i, pair in zip(jobs, sums):
+        weighted[:, i] = torch.tensor(pair, dtype=torch.float64)
+    on_fg, on_bg = weighted.to(pred.device)
+    tp = fg - on_fg
+    recall = 1 - on_fg / fg
+    precision = tp / (tp + on_bg + EPS)
+    q = (1 + beta) * recall * precision / (recall + beta * precision + EPS)
+    return torch.where(fg > 0, q, 0.0)

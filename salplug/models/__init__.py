@@ -1,0 +1,5 @@
+"""Learned-model building blocks shared by plugins: the encoder-decoder prior."""
+
+from salplug.models._detector import EncoderDecoderPrior
+
+__all__ = ["EncoderDecoderPrior"]
