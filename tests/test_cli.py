@@ -67,8 +67,21 @@ def test_list_filters_by_glob_across_kinds(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert ("postprocessor", "median") in [(r["kind"], r["name"]) for r in rows]
     assert all(fnmatch(r["name"], "*ed*") for r in rows)
-    assert main(["list", "metric", "*ed*"]) == 0
+    assert main(["list", "metric", "*ed*"]) == 1
     assert "no metric matches '*ed*'" in capsys.readouterr().err
+
+
+def test_show_prints_every_option_with_type_default_and_description(capsys):
+    assert main(["show", "postprocessors", "median"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("postprocessor median (salplug): Median filter")
+    fields = [line for line in out.splitlines() if line and not line.startswith((" ", "postprocessor", "set "))]
+    assert fields == ["size: int = 5", "max_elements: int = 33554432"]
+    assert "    Odd window side in pixels." in out
+    assert main(["show", "refiner", "ldpss"]) == 2
+    assert "Did you mean 'ldps'" in capsys.readouterr().err
+    assert main(["show", "gadget", "x"]) == 2
+    assert "expected KIND to be one of" in capsys.readouterr().err
 
 
 def test_run_writes_maps_and_exits_0(tmp_path, images, capsys):

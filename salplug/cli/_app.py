@@ -20,6 +20,7 @@ import sys
 import textwrap
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -44,6 +45,8 @@ from salplug.train._loop import LoopConfig
 from salplug.pipeline._spec import load_spec, parse_settings, read_document, with_settings
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
+EXIT_NO_MATCH = 1
+"""`list` found nothing, as grep exits when no line matches."""
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, as shells report a command stopped by Ctrl-C."""
 
@@ -99,11 +102,16 @@ def _add_list(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _singular(kind: str) -> str:
+    """``refiners`` means ``refiner``: the plural reads naturally on a command line."""
+    return kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
+
+
 def _kind_and_pattern(args: argparse.Namespace) -> tuple[list[str], str | None]:
     """KIND may be left out: a lone argument that is not a kind is the pattern."""
     if args.kind is None:
         return list(KINDS), None
-    kind = args.kind[:-1] if args.kind.endswith("s") and args.kind[:-1] in KINDS else args.kind
+    kind = _singular(args.kind)
     if kind in KINDS:
         return [kind], args.pattern
     if args.pattern is None:
@@ -129,6 +137,23 @@ def _list(args: argparse.Namespace) -> int:
     else:
         what, hint = (kinds[0], "") if len(kinds) == 1 else ("component", f" (KIND is one of {', '.join(KINDS)})")
         print(f"no {what} matches {pattern or '*'!r}{hint}", file=sys.stderr)
+        return EXIT_NO_MATCH
+    return EXIT_OK
+
+
+def _add_show(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    parser.add_argument("name", metavar="NAME", help="a registered component's name (salplug list KIND shows them)")
+
+
+def _show(args: argparse.Namespace) -> int:
+    kind = _singular(args.kind)
+    if kind not in KINDS:
+        raise CommandError(f"show: expected KIND to be one of {', '.join(KINDS)}, got {args.kind!r}")
+    entry = get_host().registries[kind].get(args.name)
+    print(f"{kind} {args.name} ({entry.distribution}): {entry.summary}\n")
+    print(_fields(entry.cls))
+    print(f"\nset a field in a chain spec (config: {{FIELD: VALUE}}) or with --set {args.name}.FIELD=VALUE")
     return EXIT_OK
 
 
@@ -259,13 +284,19 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         "the global batch stays batch_size; for several machines run torchrun yourself (README)")
 
 
+def _type_name(annotation: Any) -> str:
+    """A field's type as its source spells it: ``int``, ``float | None``, ``Literal['a', 'b']``."""
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    return text.replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
+
+
 def _fields(cls: type) -> str:
-    """A trainer's fields for a terminal: name and default on one line, the description wrapped beneath."""
+    """A component's or trainer's fields for a terminal: name, type and default on one line, the description beneath."""
     width = max(40, shutil.get_terminal_size((100, 24)).columns)
     lines = []
     for field, info in cls.Config.model_fields.items():
         default = "(required)" if info.is_required() else json.dumps(info.get_default(call_default_factory=True), default=str)
-        head = f"{field} = {default}"
+        head = f"{field}: {_type_name(info.annotation)} = {default}"
         lines.append(head if len(head) <= width else textwrap.shorten(head, width, placeholder=" ..."))
         lines += textwrap.wrap(info.description or "(no description)", width, initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines)
@@ -473,6 +504,7 @@ def _diagnose(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "plugins": Command("show installed plugins, their components and load errors", _add_plugins, _plugins),
     "list": Command("list components by kind, optionally filtered by a glob", _add_list, _list),
+    "show": Command("show one component's options: type, default and description of each", _add_show, _show),
     "run": Command("run a chain spec over image files and folders, writing PNG maps", _add_run, _run),
     "schema": Command("print the JSON Schema of chain specs for the installed components", _add_schema, _schema),
     "eval": Command("score maps or a chain on a dataset with the SOD metrics", _add_eval, _eval),
