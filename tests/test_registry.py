@@ -22,6 +22,13 @@ def test_build_validates_before_construction():
         salplug.build("postprocessor", "median", size="large")
 
 
+def test_a_mistyped_field_names_the_closest_real_one():
+    with pytest.raises(ConfigError, match=r"field 'sise': Extra inputs are not permitted; did you mean 'size'\?"):
+        salplug.build("postprocessor", "median", sise=3)
+    with pytest.raises(ConfigError, match=r"field 'zzz': .*; the fields are size, max_elements"):
+        salplug.build("postprocessor", "median", zzz=3)
+
+
 def test_unknown_names_and_kinds_explain_themselves():
     with pytest.raises(UnknownComponentError) as err:
         salplug.build("prior", "centre")

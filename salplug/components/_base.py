@@ -8,6 +8,7 @@ is the training job of a trainable component, registered and configured the same
 
 from __future__ import annotations
 
+import difflib
 import json
 import shlex
 from collections.abc import Mapping, Sequence
@@ -29,8 +30,16 @@ class ComponentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _problems(err: ValidationError) -> list[tuple[str, str]]:
-    return [(".".join(str(p) for p in e["loc"]) or "(config)", e["msg"]) for e in err.errors()]
+def _problems(err: ValidationError, fields: Sequence[str]) -> list[tuple[str, str]]:
+    """(field, message) per error; a field the config does not have names its closest real field."""
+    problems = []
+    for e in err.errors():
+        field, message = ".".join(str(p) for p in e["loc"]) or "(config)", e["msg"]
+        if e["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(field, fields, n=1)
+            message += f"; did you mean {close[0]!r}?" if close else f"; the fields are {', '.join(fields) or 'none'}"
+        problems.append((field, message))
+    return problems
 
 
 class Configurable:
@@ -55,7 +64,7 @@ class Configurable:
         try:
             return cls.Config.model_validate(data)
         except ValidationError as err:
-            raise ConfigError(cls.kind, cls.name, _problems(err), step=step) from None
+            raise ConfigError(cls.kind, cls.name, _problems(err, list(cls.Config.model_fields)), step=step) from None
 
 
 class Component(Configurable, nn.Module):
