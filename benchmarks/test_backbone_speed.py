@@ -1,4 +1,4 @@
-"""Backbone forward speed (backbone and post-processor issue) at 256×256 and 320×320, in images per second.
+"""Backbone forward speed at 256×256 and 320×320, in images per second.
 
 The two offline-weight backbones, frozen, batch 16, inference mode; on CUDA (when present)
 also channels-last with bf16 autocast, the configuration the method plugins use there.

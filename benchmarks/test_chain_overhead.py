@@ -1,6 +1,6 @@
 """Chain overhead: the same cheap steps called through a `Chain` and directly.
 
-Target (core and reliability issues): the chain, with its default value checks at every step
+Target: the chain, with its default value checks at every step
 boundary, adds under 2% for a 16×3×320×320 batch. The overhead is
 the ratio of the best CPU times of chain and direct calls, taken alternately so that the
 drift of a shared machine hits both alike. One torch thread makes the process's CPU time

@@ -1,6 +1,6 @@
 """Peak memory of one 24-megapixel photo (6000×4000) through `center → median → normalize`.
 
-Target (reliability issue): a single large image stays within a bound, instead of the
+Target: a single large image stays within a bound, instead of the
 6 GB the unbanded median filter took. Each step runs in a fresh process on a contract
 image and map already in memory (288 MB and 96 MB); the figure is the growth of the
 process's peak resident size during the step alone, so imports and inputs are left out.

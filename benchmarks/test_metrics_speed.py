@@ -1,6 +1,6 @@
 """SOD metrics speed: salplug's standard set against PySODMetrics 1.6.2 on sod-dev.
 
-Target (metrics issue): at least 3× faster on the CPU over the full metric set. Both score
+Target: at least 3× faster on the CPU over the full metric set. Both score
 the dss prior of sod-dev (190 images, read beforehand, so file IO is left out): salplug's
 six metric components on batches of up to 16 same-sized images after `prepare_uint8`, and
 PySODMetrics' six classes stepping image by image. The speed-up is the ratio of the best

@@ -1,4 +1,4 @@
-"""Post-processor speed (backbone and post-processor issue): DenseCRF per image, guided filter batched.
+"""Post-processor speed: DenseCRF per image, guided filter batched.
 
 DenseCRF runs pydensecrf's C++ solver image by image on the CPU (10 steps, A2S defaults);
 the guided filter is one batched torch computation, on the CPU and, where present, CUDA.

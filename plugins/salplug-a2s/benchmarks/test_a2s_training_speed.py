@@ -1,4 +1,4 @@
-"""A2S training throughput (A2S issue): samples per second of one SGD step, CPU and, where present, CUDA.
+"""A2S training throughput: samples per second of one SGD step, CPU and, where present, CUDA.
 
 Stage 1 trains only its head on cached frozen features, so its step starts from encoder
 levels; stage 2 fine-tunes the whole detector on images and pseudo labels, in fp32 and in

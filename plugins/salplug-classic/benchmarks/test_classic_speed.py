@@ -1,4 +1,4 @@
-"""Classical prior speed (priors issue): a batch of 8 sample photos at 320×320 per prior, CPU.
+"""Classical prior speed: a batch of 8 sample photos at 320×320 per prior, CPU.
 
 Figures are images per second from the best of the rounds, in ``benchmark.extra_info``.
 """

@@ -1,4 +1,4 @@
-"""gdsal speed (priors issue): a batch of 4 sample photos at 320×320, CPU and, where present, CUDA.
+"""gdsal speed: a batch of 4 sample photos at 320×320, CPU and, where present, CUDA.
 
 Steps 1-3 (classification and the T-step descent) run batched on the device; the SLIC and
 colour-contrast refinement runs per image on the CPU. The raw-map benchmark isolates the
