@@ -1,8 +1,10 @@
 """The SOD metrics against PySODMetrics 1.6.2: every score and curve, per image and over a
-dataset, within 1e-6, on edge cases, random cases and the real sod-dev set."""
+dataset, within 1e-6, on edge cases, random cases, the four photos of tests/data (every
+clone) and the real sod-dev set (``data``)."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 
@@ -20,7 +22,8 @@ from salplug.metrics import _sodmetrics as sodmetrics
 from salplug.builtins.metrics import METRICS, standard_metrics
 from salplug.testing import check_component
 from tests.pysod_reference import reference
-from tests.shared_data import sod_dev_pairs
+from salplug.cli import main
+from tests.shared_data import TESTS_DATA, TESTS_DATA_PRIORS, dataset_pairs, sod_dev_pairs
 
 TOL = 1e-6
 README = {  # sod-dev table in ../shared/data/README.md: MAE, adaptive F
@@ -226,6 +229,32 @@ def test_weighted_fmeasure_on_tie_heavy_masks():
         check_against_reference([p], [m], f"tie-heavy {m.shape}")
 
 
+@pytest.mark.parametrize("prior", TESTS_DATA_PRIORS)
+def test_tests_data_matches_the_reference(prior):
+    _, maps, masks = dataset_pairs(TESTS_DATA, prior)
+    assert len(maps) == 4 and {m.shape for m in masks} == {(64, 96), (96, 64)}
+    check_against_reference(list(maps), list(masks), f"tests/data {prior}")
+
+
+def test_salplug_eval_of_tests_data_equals_the_reference(tmp_path, capsys):
+    """The eval command's path (pairing files by stem, reading, batching by size) scores the
+    committed maps exactly as PySODMetrics scores the same files."""
+    code = main(["eval", "--dataset", str(TESTS_DATA), "--priors", *TESTS_DATA_PRIORS, "--out", str(tmp_path), "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    methods = {m["name"]: m for m in json.loads((tmp_path / "results.json").read_text())["methods"]}
+    assert sorted(methods) == sorted(TESTS_DATA_PRIORS)
+    for prior in TESTS_DATA_PRIORS:
+        _, maps, masks = dataset_pairs(TESTS_DATA, prior)
+        _, expected = reference(list(maps), list(masks))
+        assert methods[prior]["images"] == 4, methods[prior]
+        scores = {k: v for k, v in expected.items() if np.ndim(v) == 0}
+        assert_matches(methods[prior]["scores"], scores, f"salplug eval tests/data {prior}")
+    # the strong stand-in detector scores as one should, the colour contrast map as a weak one does
+    good, contrast = methods["good"]["scores"], methods["contrast"]["scores"]
+    assert good["mae"] < contrast["mae"] and good["max_f"] > contrast["max_f"] and good["sm"] > contrast["sm"]
+
+
+@pytest.mark.data
 @pytest.mark.parametrize("prior", sorted(README))
 def test_sod_dev_matches_the_reference_and_the_data_readme(prior):
     _, maps, masks = sod_dev_pairs(prior)
