@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -11,6 +12,9 @@ import pytest
 import salplug
 from salplug import Refiner
 from salplug.cli import main
+from salplug.data import SODDataset
+from salplug.metrics import _evaluation as evaluation
+from salplug.metrics._evaluation import score_chain
 
 
 class FailsOnDark(Refiner):
@@ -137,3 +141,99 @@ def test_curves_mark_max_f_and_name_it_in_the_legend(dataset, tmp_path):
     assert labels[0] == f"clean (max F {best:.3f}, 5 images)" and labels[1].startswith("dss (max F ")
     styles = [s for s in captured["styles"][0] if s != "None"]
     assert len(set(styles)) == 2, "methods need distinct dash patterns to read in grey"
+
+
+def _smoothing_chain():
+    return salplug.Chain([salplug.build("prior", "center"), salplug.build("postprocessor", "median", size=3)])
+
+
+def _six_images(dataset):
+    """A sixth image with its own mask, so batches of 4 split the set 4 + 2 and images score differently."""
+    mask = np.zeros((12, 16), np.uint8)
+    mask[2:6, 2:14] = 255
+    cv2.imwrite(str(dataset / "images" / "k5.png"), np.full((12, 16, 3), 120, np.uint8))
+    cv2.imwrite(str(dataset / "masks" / "k5.png"), mask)
+    for prior in ("clean", "dss"):
+        cv2.imwrite(str(dataset / "priors" / prior / "k5.png"), cv2.GaussianBlur(np.roll(mask, 3, axis=1), (5, 5), 0))
+    return SODDataset(dataset)
+
+
+def _same_scores(got, expected):
+    assert (got.name, got.count, got.scores, got.curves) == (expected.name, expected.count, expected.scores,
+                                                             expected.curves)
+
+
+def test_a_map_that_cannot_be_written_is_scored_once_and_reported(dataset, tmp_path, monkeypatch):
+    data = _six_images(dataset)
+    expected = score_chain(data, _smoothing_chain(), "smooth", priors=["clean"], score_input=True, batch_size=4)
+    original = evaluation.write_map
+
+    def write_map(path, saliency):
+        if path.stem == "k3":
+            raise OSError(28, "No space left on device")
+        return original(path, saliency)
+
+    monkeypatch.setattr(evaluation, "write_map", write_map)
+    saved = tmp_path / "saved"
+    got = score_chain(data, _smoothing_chain(), "smooth", priors=["clean"], score_input=True, batch_size=4,
+                      save_maps=saved)
+    for result, reference in zip(got, expected, strict=True):
+        _same_scores(result, reference)
+        assert not result.failed
+    assert got[1].unsaved == {str(saved / "clean" / "k3.png"): "OSError: [Errno 28] No space left on device"}
+    assert sorted(p.stem for p in (saved / "clean").iterdir()) == ["k0", "k1", "k2", "k4", "k5"]
+
+
+def test_a_metric_failing_mid_batch_counts_no_image_twice(dataset, monkeypatch):
+    data = _six_images(dataset)
+    chain = _smoothing_chain()
+    expected = score_chain(data, chain, "smooth", priors=["clean"], score_input=True, batch_size=5)
+    from salplug.builtins.metrics import SMeasure
+
+    original = SMeasure.update
+
+    def update(self, saliency, mask):
+        if saliency.shape[0] > 1:
+            raise RuntimeError("cannot score a batch")
+        return original(self, saliency, mask)
+
+    monkeypatch.setattr(SMeasure, "update", update)
+    for result, reference in zip(score_chain(data, chain, "smooth", priors=["clean"], score_input=True, batch_size=5),
+                                 expected, strict=True):
+        assert result.count == 6
+        assert result.scores == pytest.approx(reference.scores, abs=1e-12)
+
+
+def test_an_unwritable_save_folder_still_scores_every_image_once(dataset, tmp_path, capsys):
+    data = _six_images(dataset)
+    spec = tmp_path / "smooth.yaml"
+    spec.write_text("steps:\n  - {kind: prior, component: center}\n"
+                    "  - {kind: postprocessor, component: median, config: {size: 3}}\n")
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "clean").write_text("a file where the folder of maps goes")
+    out = tmp_path / "results"
+    argv = ["eval", "--dataset", str(dataset), "--chain", str(spec), "--priors", "clean", "--batch-size", "4",
+            "--no-progress"]
+    assert main([*argv, "--save-maps", str(saved), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"clean → smooth: 6 of 6 maps not saved in {saved / 'clean'}: ")
+    rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["methods"]}
+    expected = score_chain(data, _smoothing_chain(), "smooth", priors=["clean"], batch_size=4)[0]
+    assert rows["clean → smooth"]["images"] == 6 and rows["clean → smooth"]["failed"] == {}
+    assert rows["clean → smooth"]["scores"] == expected.scores
+    assert len(rows["clean → smooth"]["unsaved"]) == 6
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_save_folder_still_scores_every_image_once(dataset, tmp_path):
+    data = _six_images(dataset)
+    saved = tmp_path / "saved"
+    (saved / "clean").mkdir(parents=True)
+    (saved / "clean").chmod(0o555)
+    try:
+        got = score_chain(data, _smoothing_chain(), "smooth", priors=["clean"], batch_size=4, save_maps=saved)[0]
+    finally:
+        (saved / "clean").chmod(0o755)
+    _same_scores(got, score_chain(data, _smoothing_chain(), "smooth", priors=["clean"], batch_size=4)[0])
+    assert len(got.unsaved) == 6 and not got.failed

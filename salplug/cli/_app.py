@@ -35,7 +35,7 @@ from salplug.data._datasets import HALVES, SODDataset
 from salplug.train import _parallel as data_parallel
 from salplug.errors import SalplugError
 from salplug.metrics._diagnosis import per_image, summary as diagnosis_summary
-from salplug.metrics._evaluation import MISSING, score_chain, score_folder
+from salplug.metrics._evaluation import MISSING, MethodScores, score_chain, score_folder
 from salplug.host._factory import build, get_component
 from salplug.host._manager import PluginInfo, get_host
 from salplug.metrics._reports import format_table, plot_curves, write_csv, write_json
@@ -476,6 +476,7 @@ def _eval(args: argparse.Namespace) -> int:
             if path not in shown and (reason not in MISSING or args.verbose):
                 print(f"not scored: {path}: {reason}", file=sys.stderr)
                 shown.add(path)
+        _report_unsaved(r, args.verbose)
     if args.out:
         command = shlex.join(["salplug", *args.argv])
         written = [
@@ -484,7 +485,19 @@ def _eval(args: argparse.Namespace) -> int:
             plot_curves(results, Path(args.out) / "curves.png"),
         ]
         print("wrote " + ", ".join(str(p) for p in written))
-    return EXIT_FAILED_INPUTS if failed else EXIT_OK
+    return EXIT_FAILED_INPUTS if failed or any(r.unsaved for r in results) else EXIT_OK
+
+
+def _report_unsaved(result: MethodScores, verbose: bool) -> None:
+    """Maps scored but not written: one counted line with the first reason, or every one with -v."""
+    if not result.unsaved:
+        return
+    first, reason = next(iter(result.unsaved.items()))
+    listing = " (-v lists them)" if len(result.unsaved) > 1 and not verbose else ""
+    print(f"{result.name}: {len(result.unsaved)} of {result.count} maps not saved in {Path(first).parent}: "
+          f"{reason}{listing}", file=sys.stderr)
+    for path, why in result.unsaved.items() if verbose else ():
+        print(f"not saved: {path}: {why}", file=sys.stderr)
 
 
 def _add_diagnose(parser: argparse.ArgumentParser) -> None:

@@ -52,11 +52,12 @@ class _FolderScorer:
         pairs = []
         for key in batch["key"]:
             try:
-                pairs.append(load_map_pair(self.dataset, str(key), self.maps, self.folder))
+                pairs.append((str(key), *load_map_pair(self.dataset, str(key), self.maps, self.folder)))
             except ImageReadError as err:
                 scorer.result.failed[err.path] = err.reason
-        for group in size_batches(pairs, lambda pair: pair[1].shape, max(len(pairs), 1)):
-            scorer.add(stack_uint8([p for p, _ in group]), stack_uint8([m for _, m in group]))
+        for group in size_batches(pairs, lambda pair: pair[2].shape, max(len(pairs), 1)):
+            scorer.add(stack_uint8([p for _, p, _ in group]), stack_uint8([m for _, _, m in group]),
+                       [k for k, _, _ in group])
         return _scorer_rows([scorer])
 
 

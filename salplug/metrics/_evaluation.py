@@ -8,7 +8,9 @@ scoring a chain and scoring the maps it wrote give the same numbers.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,13 +39,20 @@ COLUMNS = ("mae", "adp_f", "mean_f", "max_f", "sm", "adp_e", "mean_e", "max_e", 
 
 @dataclass
 class MethodScores:
-    """One method's dataset scores, averaged curves, and the images it could not score."""
+    """One method's dataset scores, averaged curves, and the images it could not score.
+
+    `unsaved` names maps that were scored but could not be written (``--save-maps``): a
+    write is no part of the score. `per_image` holds each metric's per-image scores by
+    image key, for paired comparisons.
+    """
 
     name: str
     scores: dict[str, float] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
     count: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    unsaved: dict[str, str] = field(default_factory=dict)
+    per_image: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def read_uint8(path: str | Path) -> np.ndarray:
@@ -62,12 +71,22 @@ class Scorer:
     def __init__(self, name: str, metrics: Sequence[str] | None = None):
         self.result = MethodScores(name)
         self.metrics: list[Metric] = [build("metric", m) for m in (metrics or list_components("metric"))]
+        self.rows: list[tuple[str, dict[str, float]]] = []
+        """(image key, that image's scores) in the order scored."""
 
-    def add(self, maps: Tensor, masks: Tensor) -> None:
-        pred, gt = prepare_uint8(maps, masks)
-        for metric in self.metrics:
-            metric.update(pred, gt)
-        self.result.count += maps.shape[0]
+    def add(self, maps: Tensor, masks: Tensor, keys: Sequence[str] | None = None) -> None:
+        """Score a batch, all of it or none: a metric raising midway leaves every state as it was.
+
+        With `keys` (one per map), each image's scores are kept for paired comparisons.
+        """
+        with transaction(self):
+            pred, gt = prepare_uint8(maps, masks)
+            per_image: dict[str, Tensor] = {}
+            for metric in self.metrics:
+                per_image.update(metric.update(pred, gt) or {})
+            if keys is not None:
+                self.rows += _rows(keys, per_image, maps.shape[0])
+            self.result.count += maps.shape[0]
 
     def merge(self, other: Scorer) -> None:
         """Add another worker's scorer of the same metrics (its images and failures) to this one."""
@@ -75,6 +94,8 @@ class Scorer:
             mine.merge(theirs)
         self.result.count += other.result.count
         self.result.failed.update(other.result.failed)
+        self.result.unsaved.update(other.result.unsaved)
+        self.rows += other.rows
 
     def finish(self) -> MethodScores:
         scores: dict[str, float] = {}
@@ -83,7 +104,37 @@ class Scorer:
             self.result.curves.update({k: v.tolist() for k, v in metric.curves().items()})
         order = [c for c in COLUMNS if c in scores] + sorted(set(scores) - set(COLUMNS))
         self.result.scores = {k: scores[k] for k in order}
+        per_image: dict[str, dict[str, float]] = {}
+        for key, row in self.rows:
+            for metric, value in row.items():
+                per_image.setdefault(metric, {})[key] = value
+        self.result.per_image = per_image
         return self.result
+
+
+def _rows(keys: Sequence[str], per_image: dict[str, Tensor], count: int) -> list[tuple[str, dict[str, float]]]:
+    if len(keys) != count:
+        raise ValueError(f"keys: expected one per map ({count}), got {len(keys)}")
+    columns = {k: v.detach().cpu().double().tolist() for k, v in per_image.items()
+               if isinstance(v, Tensor) and v.shape[:1] == (count,) and v.ndim == 1}
+    return [(str(key), {k: values[i] for k, values in columns.items()}) for i, key in enumerate(keys)]
+
+
+@contextmanager
+def transaction(*scorers: Scorer) -> Iterator[None]:
+    """What the block adds to `scorers` counts only if it all succeeds.
+
+    A batch that fails is retried image by image (`isolated`); without the rollback its
+    images scored before the failure would be counted again.
+    """
+    saved = [(copy.deepcopy(s.metrics), s.result.count, len(s.rows)) for s in scorers]
+    try:
+        yield
+    except BaseException:
+        for scorer, (metrics, count, rows) in zip(scorers, saved):
+            scorer.metrics, scorer.result.count = metrics, count
+            del scorer.rows[rows:]
+        raise
 
 
 def stack_uint8(arrays: list[np.ndarray]) -> Tensor:
@@ -126,12 +177,12 @@ def score_folder(
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for key in tqdm(dataset.keys, desc=name, unit="image", disable=not progress):
             try:
-                yield load_map_pair(dataset, key, maps, folder)
+                yield key, *load_map_pair(dataset, key, maps, folder)
             except ImageReadError as err:
                 scorer.result.failed[err.path] = err.reason
 
-    for batch in size_batches(pairs(), lambda pair: pair[1].shape, batch_size):
-        scorer.add(stack_uint8([p for p, _ in batch]), stack_uint8([m for _, m in batch]))
+    for batch in size_batches(pairs(), lambda pair: pair[2].shape, batch_size):
+        scorer.add(stack_uint8([p for _, p, _ in batch]), stack_uint8([m for _, _, m in batch]), [k for k, _, _ in batch])
     return scorer.finish()
 
 
@@ -163,7 +214,10 @@ def refine_and_score(
     """One batch of `load_entry` entries (one size) through the chain, scored into `after` (and its input into `before`).
 
     With `given`, the chain starts from the entries' prior maps; otherwise from its own
-    prior step, whose map (`input_name`) is the input. Maps go to `save_folder` as 8-bit PNGs.
+    prior step, whose map (`input_name`) is the input. Maps go to `save_folder` as 8-bit
+    PNGs after scoring; a map that cannot be written lands in ``after.result.unsaved`` and
+    keeps its score. Whatever raises leaves both scorers as they were, so the batch can be
+    retried image by image.
     """
     keys = [entry[0] for entry in batch]
     images = image_tensor([entry[1] for entry in batch])
@@ -176,12 +230,17 @@ def refine_and_score(
             out, start = list(steps.values())[-1], quantize(steps[input_name])
     output = quantize(out)
     masks = stack_uint8([entry[3] for entry in batch])
-    after.add(output, masks)
-    if before is not None:
-        before.add(start, masks)
+    with transaction(after, *([before] if before is not None else [])):
+        after.add(output, masks, keys)
+        if before is not None:
+            before.add(start, masks, keys)
     if save_folder is not None:
         for key, saliency in zip(keys, output):
-            write_map(save_folder / f"{key}.png", saliency.float() / 255)
+            path = save_folder / f"{key}.png"
+            try:
+                write_map(path, saliency.float() / 255)
+            except Exception as err:
+                after.result.unsaved[str(path)] = failure_reason(err)
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,14 @@ def format_table(results: Sequence[MethodScores]) -> str:
 
 
 def write_json(results: Sequence[MethodScores], path: str | Path, command: str | None = None) -> Path:
-    """Scores, counts, failures and averaged curves of every method, plus the command that made them."""
+    """Scores, counts, failures, unsaved maps and averaged curves of every method, plus the command that made them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "command": command,
         "methods": [
-            {"name": r.name, "images": r.count, "scores": r.scores, "failed": r.failed, "curves": r.curves}
+            {"name": r.name, "images": r.count, "scores": r.scores, "failed": r.failed, "unsaved": r.unsaved,
+             "curves": r.curves}
             for r in results
         ],
     }
