@@ -180,3 +180,28 @@ def test_cli_eval_half_scores_only_that_half(dataset, capsys):
     assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--half", "odd", "--no-progress"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("p "))
     assert row.split()[1] == "1", row
+
+
+def test_masks_stored_as_0_and_1_score_as_binary_with_one_warning(dataset, tmp_path, capsys):
+    expected = score_folder(SODDataset(dataset), dataset / "priors" / "p", "p")
+    for path in (dataset / "masks").iterdir():
+        cv2.imwrite(str(path), (cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 128).astype(np.uint8))
+    with pytest.warns(UserWarning) as caught:
+        got = score_folder(SODDataset(dataset), dataset / "priors" / "p", "p")
+    assert (got.count, got.scores) == (3, expected.scores)
+    assert [str(w.message) for w in caught] == [
+        f"{dataset / 'masks' / 'a.png'}: maximum value 1, read as a 0/1 mask (1 = salient), as PySODEvalToolkit "
+        f"datasets often store them; other masks in {dataset / 'masks'} with maximum 1 are read the same way"
+    ]
+    assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--no-progress"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"salplug: warning: {dataset / 'masks'}")
+
+
+def test_a_mask_of_0_and_1_among_0_and_255_masks_is_read_as_binary(dataset):
+    expected = score_folder(SODDataset(dataset), dataset / "priors" / "p", "p")
+    path = dataset / "masks" / "c.png"
+    cv2.imwrite(str(path), (cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 128).astype(np.uint8))
+    with pytest.warns(UserWarning, match="c.png: maximum value 1"):
+        got = score_folder(SODDataset(dataset), dataset / "priors" / "p", "p")
+    assert got.scores == expected.scores

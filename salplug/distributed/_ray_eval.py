@@ -46,13 +46,15 @@ class _FolderScorer:
     def __init__(self, dataset: SODDataset, folder: Path, name: str, metrics: Sequence[str] | None):
         self.dataset, self.folder, self.name, self.metrics = dataset, folder, name, metrics
         self.maps = index_folder(folder)[0]
+        self.warned: set[Path] = set()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
         scorer = Scorer(self.name, self.metrics)
         pairs = []
         for key in batch["key"]:
             try:
-                pairs.append((str(key), *load_map_pair(self.dataset, str(key), self.maps, self.folder)))
+                pair = load_map_pair(self.dataset, str(key), self.maps, self.folder, self.warned)
+                pairs.append((str(key), *pair))
             except ImageReadError as err:
                 scorer.result.failed[err.path] = err.reason
         for group in size_batches(pairs, lambda pair: pair[2].shape, max(len(pairs), 1)):
@@ -123,10 +125,12 @@ class _ChainScorer:
 def _load_row(dataset: SODDataset, prior_maps: dict[str, Path] | None, prior_folder: Path | None):
     import numpy as np
 
+    warned: set[Path] = set()
+
     def load(row: dict[str, Any]) -> dict[str, Any]:
         key = row["key"]
         try:
-            _, image, prior, mask = load_entry(dataset, key, prior_maps, prior_folder)
+            _, image, prior, mask = load_entry(dataset, key, prior_maps, prior_folder, warned)
             path, error = str(dataset.images[key]), ""
         except ImageReadError as err:
             image, prior, mask = np.zeros((0, 0, 3), np.float32), None, np.zeros((0, 0), np.uint8)

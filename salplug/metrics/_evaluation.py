@@ -1,14 +1,16 @@
 """Scoring maps against a dataset's masks: folders of maps, or a chain run over the images.
 
 Every map is scored the way published SOD tables are (PySODMetrics conventions): as an
-8-bit image, min-max normalised unless constant, against masks binarised at > 128. A
-chain's output is quantised to 8 bits first, exactly as `salplug run` writes it, so
-scoring a chain and scoring the maps it wrote give the same numbers.
+8-bit image, min-max normalised unless constant, against masks binarised at > 128 (a mask
+stored as 0/1 is read as 0/255, with a warning). A chain's output is quantised to 8 bits
+first, exactly as `salplug run` writes it, so scoring a chain and scoring the maps it wrote
+give the same numbers.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +60,26 @@ class MethodScores:
 def read_uint8(path: str | Path) -> np.ndarray:
     """An ``H×W`` uint8 map or mask, as the PySOD protocol reads it (colour is made gray)."""
     return np.round(read_map(path) * 255).astype(np.uint8)
+
+
+def read_mask_uint8(path: str | Path, warned: set[Path] | None = None) -> np.ndarray:
+    """A mask as `read_uint8` reads it, except that one whose maximum is 1 is a 0/1 mask, made 0/255.
+
+    Masks are binarised at > 128, so a 0/1 mask (as many PySODEvalToolkit users store them)
+    would be all background and score F = 0. The first such mask of a folder is named in a
+    warning; `warned` holds the folders already named, so one pass warns once per folder.
+    """
+    mask = read_uint8(path)
+    if mask.max() != 1:
+        return mask
+    path = Path(path)
+    if warned is None or path.parent not in warned:
+        warnings.warn(f"{path}: maximum value 1, read as a 0/1 mask (1 = salient), as PySODEvalToolkit datasets "
+                      f"often store them; other masks in {path.parent} with maximum 1 are read the same way",
+                      stacklevel=2)
+        if warned is not None:
+            warned.add(path.parent)
+    return mask * np.uint8(255)
 
 
 def quantize(saliency: Tensor) -> Tensor:
@@ -148,12 +170,16 @@ def _sized(mask: np.ndarray, other: np.ndarray, path: Path) -> None:
         )
 
 
-def load_map_pair(dataset: SODDataset, key: str, maps: dict[str, Path], folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(map, mask)`` of one dataset image as uint8; a missing or unreadable map is an `ImageReadError`."""
+def load_map_pair(dataset: SODDataset, key: str, maps: dict[str, Path], folder: Path,
+                  warned: set[Path] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(map, mask)`` of one dataset image as uint8; a missing or unreadable map is an `ImageReadError`.
+
+    `warned`: folders of 0/1 masks already warned about (see `read_mask_uint8`).
+    """
     path = maps.get(key)
     if path is None:
         raise ImageReadError(folder / key, MISSING_MAP)
-    mask = read_uint8(dataset.masks[key])
+    mask = read_mask_uint8(dataset.masks[key], warned)
     prediction = read_uint8(path)
     _sized(mask, prediction, path)
     return prediction, mask
@@ -173,11 +199,12 @@ def score_folder(
     maps, clashes = index_folder(folder)
     scorer = Scorer(name, metrics)
     scorer.result.failed.update(clashes)
+    warned: set[Path] = set()
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for key in tqdm(dataset.keys, desc=name, unit="image", disable=not progress):
             try:
-                yield key, *load_map_pair(dataset, key, maps, folder)
+                yield key, *load_map_pair(dataset, key, maps, folder, warned)
             except ImageReadError as err:
                 scorer.result.failed[err.path] = err.reason
 
@@ -186,9 +213,13 @@ def score_folder(
     return scorer.finish()
 
 
-def load_entry(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, prior_folder: Path | None) -> tuple:
-    """``(key, image, prior or None, mask)`` of one dataset image; `ImageReadError` names the file at fault."""
-    mask = read_uint8(dataset.masks[key])
+def load_entry(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, prior_folder: Path | None,
+               warned: set[Path] | None = None) -> tuple:
+    """``(key, image, prior or None, mask)`` of one dataset image; `ImageReadError` names the file at fault.
+
+    `warned`: folders of 0/1 masks already warned about (see `read_mask_uint8`).
+    """
+    mask = read_mask_uint8(dataset.masks[key], warned)
     image = read_image(dataset.images[key])
     _sized(mask, image, dataset.images[key])
     if prior_maps is None:
@@ -291,11 +322,12 @@ def score_chain(
         run = ChainPass.of(dataset, chain, name, prior_name, save_maps)
         before, after = Scorer(run.input_name, metrics), Scorer(run.output_name, metrics)
         failed: dict[str, str] = {}
+        warned: set[Path] = set()
 
         def loaded():
             for key in tqdm(dataset.keys, desc=run.output_name, unit="image", disable=not progress):
                 try:
-                    yield load_entry(dataset, key, run.prior_maps, run.prior_folder)
+                    yield load_entry(dataset, key, run.prior_maps, run.prior_folder, warned)
                 except ImageReadError as err:
                     failed[err.path] = err.reason
 
