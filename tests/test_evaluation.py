@@ -205,3 +205,39 @@ def test_a_mask_of_0_and_1_among_0_and_255_masks_is_read_as_binary(dataset):
     with pytest.warns(UserWarning, match="c.png: maximum value 1"):
         got = score_folder(SODDataset(dataset), dataset / "priors" / "p", "p")
     assert got.scores == expected.scores
+
+
+@pytest.mark.parametrize("case", ["empty", "unpaired", "half"])
+def test_eval_of_no_images_is_a_one_line_error_naming_the_folders(dataset, tmp_path, capsys, case):
+    if case == "half":
+        for key in ("b", "c"):
+            for sub in ("images", "masks", "priors/p"):
+                (dataset / sub / f"{key}.png").unlink()
+    else:
+        for path in (dataset / "masks").iterdir():
+            path.unlink() if case == "empty" else path.rename(path.with_name(f"x{path.name}"))
+    out = tmp_path / "report"
+    argv = ["eval", "--dataset", str(dataset), "--priors", "p", "-o", str(out), "--no-progress"]
+    assert main([*argv, "--half", "odd"] if case == "half" else argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and not out.exists() and len(lines) == 1, captured.err
+    expected = {
+        "empty": f"expected images with masks of the same name in {dataset / 'images'} and {dataset / 'masks'}, "
+                 "got 3 images and 0 masks",
+        "unpaired": f"expected images with masks of the same name in {dataset / 'images'} and {dataset / 'masks'}, "
+                    "got 3 images and 3 masks, none sharing a name",
+        "half": f"expected images with masks of the same name in {dataset / 'images'} and {dataset / 'masks'}, "
+                "got 1 pair, none in the odd half",
+    }[case]
+    assert lines[0] == f"salplug: error: dataset {dataset}: {expected}"
+
+
+def test_scoring_no_images_raises_instead_of_returning_nan(dataset):
+    for key in ("b", "c"):
+        (dataset / "masks" / f"{key}.png").unlink()
+    data = SODDataset(dataset, half="odd")
+    with pytest.raises(DatasetError, match="got 1 pair, none in the odd half"):
+        score_folder(data, dataset / "priors" / "p", "p")
+    with pytest.raises(DatasetError, match="got 1 pair, none in the odd half"):
+        score_chain(data, salplug.Chain([salplug.build("prior", "center")]), "c")

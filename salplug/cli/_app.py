@@ -35,7 +35,7 @@ from salplug.data._datasets import HALVES, SODDataset
 from salplug.train import _parallel as data_parallel
 from salplug.errors import SalplugError
 from salplug.metrics._diagnosis import per_image, summary as diagnosis_summary
-from salplug.metrics._evaluation import MISSING, MethodScores, score_chain, score_folder
+from salplug.metrics._evaluation import MISSING, MethodScores, require_pairs, score_chain, score_folder
 from salplug.host._factory import build, get_component
 from salplug.host._manager import PluginInfo, get_host
 from salplug.metrics._reports import format_table, plot_curves, write_csv, write_json
@@ -429,6 +429,7 @@ def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
 
 def _eval(args: argparse.Namespace) -> int:
     dataset = SODDataset(args.dataset, half=args.half)
+    require_pairs(dataset)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     priors = _prior_names(dataset, args.priors)
     if not (args.maps or priors or args.chain):

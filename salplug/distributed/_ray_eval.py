@@ -17,7 +17,16 @@ from salplug.pipeline._batching import failure_reason, isolated, size_batches
 from salplug.pipeline._chain import Chain
 from salplug.data._datasets import SODDataset, index_folder
 from salplug.errors import ImageReadError
-from salplug.metrics._evaluation import ChainPass, MethodScores, Scorer, load_entry, load_map_pair, refine_and_score, stack_uint8
+from salplug.metrics._evaluation import (
+    ChainPass,
+    MethodScores,
+    Scorer,
+    load_entry,
+    load_map_pair,
+    refine_and_score,
+    require_pairs,
+    stack_uint8,
+)
 from salplug.distributed._ray_setup import connect, quiet_data_context, require_ray
 
 
@@ -74,6 +83,7 @@ def score_folder_ray(
     workers: int = 1,
 ) -> MethodScores:
     """`salplug.metrics._evaluation.score_folder` on Ray: the same scores, curves and failures."""
+    require_pairs(dataset)
     folder = Path(folder)
     clashes = index_folder(folder)[1]
     connect(address)
@@ -157,6 +167,7 @@ def score_chain_ray(
     gpus_per_worker: float = 0.0,
 ) -> list[MethodScores]:
     """`salplug.metrics._evaluation.score_chain` on Ray: the same rows, scores and curves."""
+    require_pairs(dataset)
     connect(address)
     quiet_data_context()
     spec = chain.to_spec().model_dump(mode="json")

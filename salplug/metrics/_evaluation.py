@@ -24,7 +24,7 @@ from tqdm import tqdm
 from salplug.pipeline._batching import failure_reason, isolated, size_batches
 from salplug.pipeline._chain import Chain
 from salplug.components._base import Metric
-from salplug.data._datasets import SODDataset, index_folder
+from salplug.data._datasets import DatasetError, SODDataset, index_folder
 from salplug.errors import ImageReadError
 from salplug.host._factory import build, list_components
 from salplug.data._io import image_tensor, read_image, read_map, write_map
@@ -170,6 +170,24 @@ def _sized(mask: np.ndarray, other: np.ndarray, path: Path) -> None:
         )
 
 
+def _counted(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def require_pairs(dataset: SODDataset) -> None:
+    """Refuse a dataset without one image to score: its scores would be NaN, which reads like a result."""
+    if dataset.keys:
+        return
+    paired = len(dataset.images.keys() & dataset.masks.keys())
+    if paired:
+        got = f"{_counted(paired, 'pair')}, none in the {dataset.half} half"
+    else:
+        got = f"{_counted(len(dataset.images), 'image')} and {_counted(len(dataset.masks), 'mask')}"
+        got += ", none sharing a name" if dataset.images and dataset.masks else ""
+    raise DatasetError(f"dataset {dataset.root}: expected images with masks of the same name in "
+                       f"{dataset.root / 'images'} and {dataset.root / 'masks'}, got {got}")
+
+
 def load_map_pair(dataset: SODDataset, key: str, maps: dict[str, Path], folder: Path,
                   warned: set[Path] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(map, mask)`` of one dataset image as uint8; a missing or unreadable map is an `ImageReadError`.
@@ -195,6 +213,7 @@ def score_folder(
     progress: bool = False,
 ) -> MethodScores:
     """Score the maps in `folder` (one per dataset image, paired by stem)."""
+    require_pairs(dataset)
     folder = Path(folder)
     maps, clashes = index_folder(folder)
     scorer = Scorer(name, metrics)
@@ -317,6 +336,7 @@ def score_chain(
     Without, the chain runs its prior step with the image keys; `score_input` then
     scores that step's map under the step's name.
     """
+    require_pairs(dataset)
     results = []
     for prior_name in priors or [None]:
         run = ChainPass.of(dataset, chain, name, prior_name, save_maps)
