@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import pluggy
 
+from salplug.host._chains import ChainRegistrar
 from salplug.host._registry import Registrar
 
 hookspec = pluggy.HookspecMarker("salplug")
@@ -88,4 +89,17 @@ def salplug_register_trainers(register: Registrar) -> None:
     A trainer's `Config` holds everything the job needs (data folders, schedule, output
     path); ``run() -> Path`` trains and writes a checkpoint that the component loads
     with ``load_weights``. ``salplug train NAME --set field=value ...`` runs one.
+    """
+
+
+@hookspec
+def salplug_register_chains(register: ChainRegistrar) -> None:
+    """Register the chain specs a plugin ships, by name: ``salplug run --chain NAME``.
+
+    ``register(name, spec, summary, scores="", default=False)``: `spec` is the path of a
+    YAML or JSON chain spec inside the plugin's package (so it installs with it), `summary`
+    one line on what the chain is for, `scores` its figures on a named report set as one
+    line. `default=True` makes it the chain ``salplug run`` uses without ``--chain``; only
+    one installed chain may claim that. A name registered by two distributions is shown as
+    a conflict by ``salplug plugins``, and the first registration stays.
     """

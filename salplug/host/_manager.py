@@ -22,6 +22,7 @@ import pluggy
 
 from salplug import hookspecs
 from salplug.components._base import KINDS
+from salplug.host._chains import ChainRegistrar, ChainRegistry
 from salplug.host._registry import Registrar, Registry
 
 ENTRY_POINT_GROUP = "salplug"
@@ -47,6 +48,8 @@ class PluginInfo:
     distribution: str
     version: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
+    chains: list[str] = field(default_factory=list)
+    """Named chain specs it ships (``salplug run --chain NAME``)."""
     errors: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     """Names this plugin registers that another distribution registers too (neither builds)."""
@@ -132,6 +135,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
+        self.chains = ChainRegistry()
 
     def discover(self) -> None:
         """Load every plugin of the entry-point group, each in isolation."""
@@ -180,6 +184,9 @@ class PluginHost:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin_name == info.name:
                     self._call_registration(impl, kind, info)
+        for impl in self.pm.hook.salplug_register_chains.get_hookimpls():
+            if impl.plugin_name == info.name:
+                self._call_chains(impl, info)
         return info
 
     def _unknown_hooks(self, plugin: Any, name: str) -> list[str]:
@@ -190,6 +197,21 @@ class PluginHost:
         named = {attr for attr in dir(plugin) if attr.startswith("salplug_") and attr not in SPECS
                  and inspect.isfunction(getattr(plugin, attr, None))}
         return sorted(marked | named)
+
+    def _invoke(self, impl: pluggy.HookImpl, registrar: Any, info: PluginInfo) -> None:
+        """Call one registration hook with its registrar; what it raises becomes the plugin's error."""
+        try:
+            impl.function(**{arg: registrar for arg in impl.argnames})
+        except BaseException as err:
+            if not _isolated(err):
+                raise
+            info.errors.append(f"{impl.function.__name__} failed: {_error_text(err)}")
+
+    def _call_chains(self, impl: pluggy.HookImpl, info: PluginInfo) -> None:
+        registrar = ChainRegistrar(self.chains, info.name, info.distribution)
+        self._invoke(impl, registrar, info)
+        info.chains.extend(registrar.registered)
+        info.conflicts.extend(registrar.problems)
 
     def _call_registration(self, impl: pluggy.HookImpl, kind: str, info: PluginInfo) -> None:
         registrar = Registrar(self.registries[kind], info.name, info.distribution)

@@ -19,6 +19,7 @@ from salplug.components._base import Component, PostProcessor, PriorProvider, Re
 from salplug.components._contracts import check_image, check_map
 from salplug.errors import ChainError, ContractError, SalplugError, StepError, UnknownComponentError, UntrainedWarning
 from salplug.host._factory import get_component
+from salplug.host._manager import get_host
 from salplug.pipeline._spec import ChainSpec, StepSpec, load_spec, parse_spec, step_name_problem, unique_names
 
 _RANK = {"prior": 0, "refiner": 1, "postprocessor": 2}
@@ -116,6 +117,11 @@ class Chain(nn.Module):
             steps.append((step.name, component_cls(component_cls.make_config(step.config, step=step.name))))
         options = {"micro_batch": spec.micro_batch, **overrides}
         return cls(steps, **options)
+
+    @classmethod
+    def named(cls, name: str, **overrides: Any) -> Chain:
+        """Build a chain a plugin ships, by its registered name (``salplug list chain`` shows them)."""
+        return cls.from_spec(get_host().chains.get(name).spec, **overrides)
 
     def to_spec(self) -> ChainSpec:
         """The spec that rebuilds this chain, with every config field written out."""

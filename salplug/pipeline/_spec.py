@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from salplug.errors import ChainError, SettingsError
+from salplug.host._manager import get_host
 
 SPEC_VERSION = 1
 STEP_KINDS = ("prior", "refiner", "postprocessor")
@@ -130,9 +131,24 @@ def read_document(path: str | Path, what: str, error: type[Exception] = ChainErr
         raise error(f"{what} {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {reason}") from None
 
 
-def load_spec(path: str | Path) -> ChainSpec:
-    """Read a chain spec from a ``.yaml``/``.yml`` or ``.json`` file."""
-    return parse_spec(read_document(path, "chain spec"), source=f"chain spec {path}")
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def spec_file(spec: str | Path) -> Path:
+    """The file of a chain spec given as a path, or as the name a plugin registered it under.
+
+    A string that names no existing file, has no folder part and no spec suffix is a chain
+    name (``lps``, ``baseline``); anything else is a path, so a missing file still reads as one.
+    """
+    path = Path(spec)
+    if isinstance(spec, str) and not path.exists() and path.name == spec and path.suffix not in SPEC_SUFFIXES:
+        return get_host().chains.get(spec).spec
+    return path
+
+
+def load_spec(spec: str | Path) -> ChainSpec:
+    """Read a chain spec from a ``.yaml``/``.yml`` or ``.json`` file, or by a registered chain's name."""
+    return parse_spec(read_document(spec_file(spec), "chain spec"), source=f"chain spec {spec}")
 
 
 def dump_spec(spec: ChainSpec, path: str | Path | None = None) -> str:

@@ -112,7 +112,7 @@ def test_lps_missing_shipped_checkpoint_says_what_to_do(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(("name", "iterations"), [("lps.yaml", 1), ("lps-t3.yaml", 3), ("lps-t3-last.yaml", 3)])
 def test_lps_chain_specs_name_one_lps_step(name, iterations):
-    spec = salplug.load_spec(Path(__file__).parents[1] / "chains" / name)
+    spec = salplug.load_spec(Path(__file__).parents[1] / "salplug_lps" / "chains" / name)
     refiners = [step for step in spec.steps if step.kind == "refiner"]
     assert [step.component for step in refiners] == ["lps"]
     assert LPS.make_config(refiners[0].config).iterations == iterations
@@ -120,5 +120,5 @@ def test_lps_chain_specs_name_one_lps_step(name, iterations):
 
 @pytest.mark.parametrize(("name", "order"), [("lps-ldps.yaml", ["lps", "ldps"]), ("ldps-lps.yaml", ["ldps", "lps"])])
 def test_lps_mixed_chain_specs_put_the_refiners_in_order(name, order):
-    spec = salplug.load_spec(Path(__file__).parents[1] / "chains" / name)
+    spec = salplug.load_spec(Path(__file__).parents[1] / "salplug_lps" / "chains" / name)
     assert [step.component for step in spec.steps if step.kind == "refiner"] == order
