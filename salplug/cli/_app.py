@@ -97,7 +97,8 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _add_list(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", nargs="?", metavar="KIND", help=f"one of {', '.join(KINDS)}; all kinds when left out")
+    parser.add_argument("kind", nargs="?", metavar="KIND",
+                        help=f"one of {', '.join(KINDS)}, or chain (the named chains plugins ship); all kinds when left out")
     parser.add_argument("pattern", nargs="?", metavar="PATTERN", help="glob on component names, e.g. '*crf*'")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -120,6 +121,8 @@ def _kind_and_pattern(args: argparse.Namespace) -> tuple[list[str], str | None]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.kind in ("chain", "chains"):
+        return _list_chains(args)
     kinds, pattern = _kind_and_pattern(args)
     registries = get_host().registries
     rows = []
@@ -137,6 +140,24 @@ def _list(args: argparse.Namespace) -> int:
     else:
         what, hint = (kinds[0], "") if len(kinds) == 1 else ("component", f" (KIND is one of {', '.join(KINDS)})")
         print(f"no {what} matches {pattern or '*'!r}{hint}", file=sys.stderr)
+        return EXIT_NO_MATCH
+    return EXIT_OK
+
+
+def _list_chains(args: argparse.Namespace) -> int:
+    chains = get_host().chains
+    rows = [{"name": e.name, "default": e.default, "distribution": e.distribution, "summary": e.summary,
+             "scores": e.scores} for e in map(chains.get, chains.names(args.pattern))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(_table([("CHAIN", "DISTRIBUTION", "SUMMARY"),
+                      *((r["name"] + " (default)" * r["default"], r["distribution"], r["summary"]) for r in rows)]))
+        for r in rows:
+            if r["scores"]:
+                print(f"\n{r['name']}: {r['scores']}")
+    else:
+        print(f"no chain matches {args.pattern or '*'!r}", file=sys.stderr)
         return EXIT_NO_MATCH
     return EXIT_OK
 
