@@ -1,8 +1,9 @@
 """The conformance kit as a pytest plugin: ``pytest --salplug-conformance NAME`` checks an installed plugin.
 
-NAME is a plugin (entry-point) or distribution name; every component it registers is
-run through `salplug.testing.check_component` with its `example_config`, one test each,
-with no test file to write. Registered in the ``pytest11`` entry-point group.
+NAME is a plugin (entry-point) or distribution name; every component and trainer it
+registers is built with its `example_config` and run through each check of
+`salplug.testing.parametrize_with_checks`, one test per (component, check), with no test
+file to write. Registered in the ``pytest11`` entry-point group.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from salplug.components._base import ComponentConfig, PriorProvider
 from salplug.errors import ContractError, ImageReadError
+from salplug.testing import EXAMPLE_MAPS
 from salplug.data._io import IMAGE_SUFFIXES, map_tensor, read_map
 
 
@@ -19,6 +20,7 @@ class GivenMaps(PriorProvider):
     """Existing maps from a folder, looked up by image key (file stem): refine any detector's output."""
 
     name = "given"
+    example_config = {"root": str(EXAMPLE_MAPS), "resize": True}
 
     class Config(ComponentConfig):
         root: Path = Field(description="Folder holding one map per image, named after the image's key.")

@@ -75,6 +75,7 @@ class A2SStage1(PriorProvider):
     """A2S stage 1: σ of the sign-corrected activation map of a frozen encoder + trained head."""
 
     name = "a2s-stage1"
+    example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8}
     learned = True
     checkpoint_skip = ("backbone.",)  # checkpoints hold the head only: the frozen encoder comes from its weight tag
 

@@ -82,6 +82,7 @@ class A2S(EncoderDecoderPrior):
     """A2S stage 2: σ of a fine-tuned encoder + RAM decoder's logit map (stored in fp16, about 7 MB)."""
 
     name = "a2s"
+    example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8}
 
     Config = PriorConfig
     defaults = DEFAULTS

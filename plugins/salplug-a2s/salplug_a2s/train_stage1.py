@@ -46,6 +46,7 @@ class A2SStage1Trainer(salplug.Trainer):
     """Stage 1 of A2S: SGD on the head only, lr 1, 20 epochs (paper defaults)."""
 
     name = "a2s-stage1"
+    example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 8, "backbone_weights": None, "max_images": 4}
 
     class Config(TrainingConfig):
         out: str = Field(default="runs/a2s/a2s-stage1.pt", description="Checkpoint to write (rewritten every epoch).")

@@ -104,6 +104,7 @@ class A2STrainer(salplug.Trainer):
     """Stage 2 of A2S. Defaults are the paper's (25 epochs, lr 0.005, decay at 15 and 20, 320 px)."""
 
     name = "a2s"
+    example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 8, "backbone_weights": None, "max_images": 4}
 
     class Config(TrainingConfig):
         out: str = Field(default="runs/a2s/a2s.pt", description="Checkpoint to write (rewritten every epoch).")

@@ -44,6 +44,7 @@ class BaselineTrainer(salplug.Trainer):
     """Supervised training of the `baseline` prior on a dataset folder with masks (DUTS-TR)."""
 
     name = "baseline"
+    example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 16, "subset": 8, "workers": 0}
 
     class Config(LoopConfig):
         data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/.")

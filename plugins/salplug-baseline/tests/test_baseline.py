@@ -17,14 +17,6 @@ from salplug_baseline.train import saliency_loss, training_keys
 SMALL = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 16}
 
 
-def test_baseline_conformance():
-    salplug.testing.check_component(Baseline, SMALL)
-
-
-def test_baseline_backbone_conformance():
-    salplug.testing.check_component(BaselineFeatures, {"weights": None})
-
-
 def test_backbone_levels_are_the_maps_the_prior_reads_its_logits_from():
     torch.manual_seed(0)
     features = BaselineFeatures(weights=None)

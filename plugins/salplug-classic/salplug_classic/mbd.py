@@ -87,6 +87,7 @@ class MinimumBarrier(salplug.PriorProvider):
     """MB: the FastMBD distance of every pixel from the image border, summed over colour channels."""
 
     name = "mbd"
+    example_config = {"max_side": 64}
 
     class Config(salplug.ComponentConfig):
         max_side: int = Field(default=300, ge=8, description="Longer side the image is resized to (paper: 300 px).")
@@ -124,6 +125,7 @@ class MinimumBarrierPlus(MinimumBarrier):
     """MB+: MB plus the border-contrast backgroundness cue and the paper's post-processing."""
 
     name = "mbd-plus"
+    example_config = {"max_side": 64}
 
     class Config(MinimumBarrier.Config):
         margin: float = Field(

@@ -24,6 +24,7 @@ class SpectralResidual(salplug.PriorProvider):
     """Spectral residual of the log amplitude spectrum: a fast, training-free frequency-domain prior."""
 
     name = "spectral-residual"
+    example_config = {"width": 32}
 
     class Config(salplug.ComponentConfig):
         width: int = Field(default=64, ge=8, description="Width the grayscale image is resized to (paper: 64 px).")

@@ -62,6 +62,7 @@ class GradientDescentSaliency(PriorProvider):
     """Class-specific input gradient descent on an ImageNet classifier, refined by SLIC and Lab contrast."""
 
     name = "gdsal"
+    example_config = {"steps": 2, "size": 64}
 
     class Config(ComponentConfig):
         arch: str = Field(default="mobilenetv2_100", description="timm ImageNet classifier architecture.")

@@ -30,6 +30,7 @@ class LDPS(Refiner):
     """LDPS (Chen et al., AAAI 2020): deep feature relations to the prior's foreground promote its map."""
 
     name = "ldps"
+    example_config = {"checkpoint": None, "backbone_weights": None, "size": 32}
     learned = True
     # The fixed encoder part (stem, blocks 0-2) is always the weight tag's ImageNet weights:
     # checkpoints store the head and encoder blocks 3-6 only, in fp16.

@@ -68,6 +68,7 @@ class LDPSTrainer(salplug.Trainer):
     """LDPS without ground truth: photos and a detector's maps of them, SGD with polynomial decay (paper)."""
 
     name = "ldps"
+    example_config = {"epochs": 1, "batch_size": 2, "size": 64, "hold_out": 2, "subset": 4, "workers": 0, "backbone_weights": None}
 
     class Config(LoopConfig):
         data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ (its masks are never read).")

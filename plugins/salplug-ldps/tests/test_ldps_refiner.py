@@ -23,10 +23,6 @@ def disc_scene(seed: int = 1, height: int = 64, width: int = 80):
     return torch.where(mask, disc, background).clamp(0, 1)[None].float(), mask
 
 
-def test_ldps_conformance_checkpoint_mode():
-    salplug.testing.check_component(LDPS, FAST)
-
-
 def test_ldps_conformance_online_mode():
     salplug.testing.check_component(LDPS, {**FAST, "mode": "online", "online_steps": 2}, shape=(2, 29, 41))
 

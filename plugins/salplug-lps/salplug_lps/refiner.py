@@ -56,6 +56,7 @@ class LPS(Refiner):
     """LPS (Zeng et al., CVPR 2018): p(fg | x) from pixel-to-anchor distances, anchors from the prior's regions."""
 
     name = "lps"
+    example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8, "dim": 8}
     learned = True
     # every learned tensor (backbone included: training may fine-tune it) stored in fp16
     checkpoint_dtype = torch.float16

@@ -48,6 +48,7 @@ class LPSTrainer(salplug.Trainer):
     """LPS training on a dataset with masks (DUTS-TR): Adam at lr 1e-3, 5 % label flips, crops and mirrors (paper)."""
 
     name = "lps"
+    example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 8, "dim": 8, "hold_out": 2, "subset": 4, "workers": 0, "backbone_weights": None}
 
     class Config(LoopConfig):
         data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/ (>128 is salient).")

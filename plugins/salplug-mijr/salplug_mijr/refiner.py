@@ -50,6 +50,7 @@ class MIJR(Refiner):
     """
 
     name = "mijr"
+    example_config = {"backbone_weights": None, "size": 64, "segments": 40, "proposals": 12, "neighbours": 3, "filter_epochs": 50}
     device_bound = "cpu"
 
     class Config(ComponentConfig):

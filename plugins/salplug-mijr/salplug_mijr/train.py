@@ -126,6 +126,7 @@ class MIJRTrainer(salplug.Trainer):
     """Fit an MIJR pool on a labelled dataset: analysis of every pool image, the feature projection, the pair filter."""
 
     name = "mijr"
+    example_config = {"pool_size": 8, "filter_images": 4, "projection_images": 4, "size": 64, "segments": 40, "proposals": 12, "neighbours": 3, "workers": 0, "backbone_weights": None}
 
     class Config(salplug.ComponentConfig):
         data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/.")
