@@ -180,6 +180,6 @@ def test_a_false_colour_map_is_refused_and_a_gray_one_stored_as_rgb_is_read(tmp_
 def test_a_decoded_single_channel_plane_reads_as_gray(monkeypatch):
     import salplug.data._io as io
 
-    monkeypatch.setattr(io, "_decode", lambda path: np.full((4, 5, 1), 204, np.uint8))
+    monkeypatch.setattr(io, "_decode", lambda path, *limit: np.full((4, 5, 1), 204, np.uint8))
     assert read_image("one-plane.tif").shape == (4, 5, 3)
     np.testing.assert_allclose(read_map("one-plane.tif"), 0.8, atol=1e-6)

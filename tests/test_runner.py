@@ -111,12 +111,13 @@ def test_rerun_skips_finished_maps_and_overwrite_recomputes_them(tmp_path, folde
     chain = Chain([CenterPrior()])
     out = tmp_path / "out"
     run_chain_on_files(chain, [folder], out, progress=False)
-    (out / "a.png").write_bytes(b"sentinel")
+    assert cv2.imwrite(str(out / "a.png"), np.full((1, 1), 7, np.uint8))
+    sentinel = (out / "a.png").read_bytes()
 
     again = run_chain_on_files(chain, [folder], out, progress=False)
     assert again.written == []
     assert sorted(again.skipped) == sorted(out / f"{key}.png" for key in SIZES)
-    assert (out / "a.png").read_bytes() == b"sentinel"
+    assert (out / "a.png").read_bytes() == sentinel
 
     forced = run_chain_on_files(chain, [folder], out, overwrite=True, progress=False)
     assert forced.skipped == []
@@ -165,7 +166,7 @@ def test_images_of_many_sizes_do_not_pile_up_in_memory(tmp_path, monkeypatch):
         _image(tmp_path / "in" / f"{i:02d}.png", 4 + i, 4)
     reads = []
     read_image = runner_module.read_image
-    monkeypatch.setattr(runner_module, "read_image", lambda path: reads.append(path) or read_image(path))
+    monkeypatch.setattr(runner_module, "read_image", lambda path, *limit: reads.append(path) or read_image(path, *limit))
     seen_at: list[int] = []
 
     class Probe(RecordingPrior):

@@ -13,8 +13,10 @@ import contextlib
 import io
 import os
 import re
+import stat
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,34 +43,82 @@ MAX_CHANNEL_SPREAD = 8
 """Largest difference (of 255) between the channels of a pixel in a colour file still read as a gray map."""
 
 
-def exif_orientation(data: np.ndarray) -> int:
-    """The EXIF orientation of encoded image bytes (1, upright, when absent or unreadable)."""
+MAX_IMAGE_PIXELS = 150_000_000
+"""Default largest photo read, in pixels (width × height): a 30000×5000 panorama is read (1.8 GB as
+float32 RGB, which fits an 8 GB machine); a larger file is reported instead of decoded."""
+UNSUPPORTED_SUFFIXES = {".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".jxl": "JPEG XL", ".psd": "Photoshop",
+                        ".svg": "SVG", ".dng": "raw (DNG)", ".cr2": "raw (CR2)", ".nef": "raw (NEF)", ".arw": "raw (ARW)"}
+"""Photo formats that are not decoded: their files are reported, never skipped without a word."""
+PHOTO_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
+"""Files a run reads as photos: `IMAGE_SUFFIXES` and GIF (its first frame)."""
+
+
+def _header(data: bytes) -> tuple[int, int]:
+    """(pixels, EXIF orientation) from a file's header, without decoding its pixels.
+
+    Pixels is 0 when PIL cannot read the header (OpenCV may still decode the file), and -1
+    above PIL's own decompression-bomb bound, where PIL does not say the size.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as picture:
+                width, height = picture.size
+                try:
+                    orientation = picture.getexif().get(EXIF_ORIENTATION, 1)
+                except (OSError, SyntaxError, ValueError):
+                    orientation = 1
+        except Image.DecompressionBombError:
+            return -1, 1
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            return 0, 1
+    return width * height, orientation if orientation in _UPRIGHT else 1
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO, device or socket is refused before it can block."""
     try:
-        with Image.open(io.BytesIO(data.tobytes())) as picture:
-            value = picture.getexif().get(EXIF_ORIENTATION, 1)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return 1
-    return value if value in _UPRIGHT else 1
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise ImageReadError(path, err.strerror or str(err)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageReadError(path, "is a directory, not an image file")
+        if not stat.S_ISREG(mode):
+            raise ImageReadError(path, "not a regular file (a pipe, socket or device), so it is not read")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return stream.read()
+    except OSError as err:
+        raise ImageReadError(path, err.strerror or str(err)) from None
+    finally:
+        os.close(fd)
 
 
-def _decode(path: str | Path) -> np.ndarray:
+def _decode(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    from PIL import Image
+
     path = Path(path)
     if not path.exists():
         raise ImageReadError(path, "no such file")
-    if path.is_dir():
-        raise ImageReadError(path, "is a directory, not an image file")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as err:
-        raise ImageReadError(path, err.strerror or str(err)) from None
-    if data.size == 0:
+    data = _read_regular(path)
+    if not data:
         raise ImageReadError(path, "the file is empty")
-    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    pixels, orientation = _header(data)
+    bomb_bound = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    if pixels > max_pixels or (pixels < 0 and bomb_bound >= max_pixels):
+        size = f"{pixels} pixels" if pixels > 0 else f"more than {bomb_bound} pixels"
+        raise ImageReadError(path, f"{size}, above the limit of {max_pixels} (raise it with --max-image-pixels "
+                                   "if the photo fits in memory)")
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        reason = str(err).strip().splitlines()[-1]
+        raise ImageReadError(path, f"OpenCV cannot decode it: {reason}") from None
     if array is None:
-        raise ImageReadError(path, "not a decodable image (expected JPEG, PNG, BMP, TIFF or WebP data)")
-    orientation = exif_orientation(data)
+        raise ImageReadError(path, "not a decodable image (expected JPEG, PNG, BMP, TIFF, WebP or GIF data)")
     return np.ascontiguousarray(_UPRIGHT[orientation](array)) if orientation != 1 else array
 
 
@@ -84,9 +134,13 @@ def _to_unit(array: np.ndarray, path: str | Path) -> np.ndarray:
     raise ImageReadError(path, f"unsupported pixel type {array.dtype} (expected 8 or 16 bits, or float in [0, 1])")
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An ``H×W×3`` float32 RGB array in [0, 1]; alpha is dropped, gray is replicated."""
-    array = _decode(path)
+def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """An ``H×W×3`` float32 RGB array in [0, 1]; alpha is dropped, gray is replicated.
+
+    A file of more than `max_pixels` pixels is refused from its header, before its pixels
+    are decoded, so one huge or forged file cannot exhaust memory.
+    """
+    array = _decode(path, max_pixels)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 2:
@@ -163,6 +217,9 @@ def square_uint8(array: np.ndarray, size: int) -> Tensor:
 
 _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 """Names `atomic_write` gives its temporaries: ``.<target name>.<8 random characters>.tmp``."""
+TEMPORARY_NAME = 200
+"""Characters of the target's name kept in its temporary's name: with the dots and random part it stays
+under the 255 bytes most file systems allow, however long the target's name is."""
 STALE_SECONDS = 60
 """A temporary older than this belongs to a write that was killed, not to one in progress."""
 
@@ -182,7 +239,7 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TEMPORARY_NAME]}.", suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -224,6 +281,22 @@ def write_png(path: str | Path, array: np.ndarray) -> Path:
     with atomic_write(path) as tmp:
         tmp.write_bytes(data)
     return path
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+"""The last 12 bytes of every PNG file (its empty IEND chunk): a file cut short lacks them."""
+
+
+def png_complete(path: str | Path) -> bool:
+    """True for a file that ends as a PNG ends, so a map cut short (a full disk, a copy stopped) is redone."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(-len(PNG_END), os.SEEK_END)
+            return stream.read() == PNG_END
+    except OSError:
+        return False
 
 
 def write_map(path: str | Path, saliency: Tensor | np.ndarray) -> Path:

@@ -10,7 +10,6 @@ written in this run is not written again, and the driver counts every image once
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,52 +18,44 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from salplug.pipeline._batching import size_batches
-from salplug.pipeline._chain import Chain
+from salplug.data._inputs import InputItem
+from salplug.data._io import MAX_IMAGE_PIXELS, read_image
 from salplug.errors import ImageReadError
-from salplug.data._io import encode_png, read_image, to_uint8, write_map
-from salplug.pipeline._manifest import MANIFEST, judge_manifest, manifest
-from salplug.data._inputs import InputItem, collect_inputs
-from salplug.pipeline._runner import RunPlan, RunReport, _Writer, plan_run
+from salplug.pipeline._batching import BATCH_PIXELS, size_batches
+from salplug.pipeline._chain import Chain
+from salplug.pipeline._manifest import LocalFolder
+from salplug.pipeline._runner import RunPlan, RunReport, _Writer, map_paths, plan_run
 from salplug.pipeline._spec import ChainSpec
 from salplug.distributed._ray_setup import connect, quiet_data_context, require_ray
 from salplug.distributed._uri_folder import UriFolder, is_uri
 
-def read_row(row: dict[str, Any]) -> dict[str, Any]:
+def read_row(row: dict[str, Any], max_pixels: int = MAX_IMAGE_PIXELS) -> dict[str, Any]:
     """Decode one photo in a Ray CPU task; a photo that cannot be read carries its reason instead."""
     try:
-        image, error = read_image(row["path"]), ""
+        image, error = read_image(row["path"], max_pixels), ""
     except ImageReadError as err:
         image, error = np.zeros((0, 0, 3), np.float32), err.reason
     return {**row, "image": image, "error": error}
 
 
+def open_folder(out_dir: str | Path) -> LocalFolder | UriFolder:
+    """The output folder: a `UriFolder` for ``scheme://`` outputs, a `LocalFolder` otherwise."""
+    return UriFolder(str(out_dir)) if is_uri(out_dir) else LocalFolder(out_dir)
+
+
 class ChainWorker:
     """A Ray actor: the chain built once, then batches refined and their maps written."""
 
-    def __init__(self, spec: dict[str, Any], device: str, out_dir: str, save_steps: bool, started: float):
+    def __init__(self, spec: dict[str, Any], device: str, out_dir: str, save_steps: bool, started: float,
+                 max_batch_pixels: int | None = BATCH_PIXELS):
         self.chain = Chain.from_spec(spec).to(device)
-        self.out_dir, self.save_steps, self.started = out_dir, save_steps, started
+        self.save_steps, self.started, self.max_batch_pixels = save_steps, started, max_batch_pixels
         self.step_names = list(self.chain.steps) if save_steps else []
-        self.folder = UriFolder(out_dir) if is_uri(out_dir) else None
-
-    def _store(self, relative: str, saliency) -> Path | str:
-        if self.folder is None:
-            return write_map(Path(self.out_dir) / relative, saliency)
-        return self.folder.write_bytes(relative, encode_png(to_uint8(saliency), relative))
-
-    def _mtime(self, relative: str) -> float | None:
-        if self.folder is not None:
-            return self.folder.mtime(relative)
-        try:
-            return (Path(self.out_dir) / relative).stat().st_mtime
-        except OSError:
-            return None
+        self.folder = open_folder(out_dir)
 
     def written_this_run(self, key: str) -> bool:
         """True when an earlier attempt at this batch (a worker that died) already wrote this map."""
-        maps = [f"{key}.png", *(f"steps/{n}/{key}.png" for n in self.step_names)]
-        times = [self._mtime(relative) for relative in maps]
+        times = [self.folder.mtime(relative) for relative in map_paths(key, self.step_names)]
         return all(t is not None and t >= self.started for t in times)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
@@ -78,33 +69,12 @@ class ChainWorker:
             elif not self.written_this_run(item.key):
                 entries.append((item, np.asarray(image, dtype=np.float32)))
         with tqdm(disable=True) as bar:
-            writer = _Writer(self.chain, Path(self.out_dir), self.save_steps, report, bar, self._store)
-            for group in size_batches(entries, lambda entry: entry[1].shape, max(len(entries), 1)):
+            writer = _Writer(self.chain, self.folder, self.save_steps, report, bar)
+            for group in size_batches(entries, lambda entry: entry[1].shape, max(len(entries), 1),
+                                      max_pixels=self.max_batch_pixels):
                 writer.run(group)
         paths = [str(Path(str(path))) for path in batch["path"]]
         return {"path": paths, "key": [str(k) for k in batch["key"]], "reason": [report.failed.get(p, "") for p in paths]}
-
-
-def plan_uri_run(chain: Chain, inputs: Sequence[str | Path], folder: UriFolder, *, overwrite: bool,
-                 save_steps: bool) -> RunPlan:
-    """`salplug.pipeline._runner.plan_run` for an output folder on a pyarrow filesystem: manifest, inputs, finished maps."""
-    now = manifest(chain, save_steps=save_steps)
-    if not overwrite:
-        old = folder.read_text(MANIFEST)
-        judge_manifest(now, old, folder.count(".png") if old is None else 0, where=folder.uri,
-                       path=f"{folder.uri}/{MANIFEST}")
-    items, failed = collect_inputs(inputs)
-    report = RunReport(failed=failed)
-    step_names = list(chain.steps) if save_steps else []
-    todo = []
-    for item in items:
-        maps = [f"{item.key}.png", *(f"steps/{name}/{item.key}.png" for name in step_names)]
-        if not overwrite and all(folder.exists(relative) for relative in maps):
-            report.skipped.append(f"{folder.uri}/{item.key}.png")
-        else:
-            todo.append(item)
-    folder.write_bytes(MANIFEST, (json.dumps(now, indent=2) + "\n").encode("utf-8"))
-    return RunPlan(todo, report, step_names)
 
 
 def run_chain_on_files_ray(
@@ -116,11 +86,13 @@ def run_chain_on_files_ray(
     workers: int = 1,
     gpus_per_worker: float = 0.0,
     batch_size: int = 8,
+    max_batch_pixels: int | None = BATCH_PIXELS,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
     overwrite: bool = False,
     save_steps: bool = False,
     progress: bool = True,
 ) -> RunReport:
-    """`salplug.pipeline._runner.run_chain_on_files` on Ray: same maps, same report, same manifest.
+    """`salplug.pipeline.run_chain_on_files` on Ray: same maps, same report, same manifest.
 
     `chain` is a `Chain` or a spec (only its spec travels: each actor builds its own copy,
     on ``cuda`` when `gpus_per_worker` > 0). `address` is Ray's (``auto``, ``HOST:PORT``);
@@ -130,25 +102,31 @@ def run_chain_on_files_ray(
     """
     ray = require_ray()
     chain = chain if isinstance(chain, Chain) else Chain.from_spec(chain)
-    if is_uri(out_dir):
-        out = str(out_dir).rstrip("/")
-        plan = plan_uri_run(chain, inputs, UriFolder(out), overwrite=overwrite, save_steps=save_steps)
-    else:
-        out = str(Path(out_dir).resolve())
-        plan = plan_run(chain, inputs, Path(out_dir), overwrite=overwrite, save_steps=save_steps, manifest=True)
+    folder = open_folder(str(out_dir).rstrip("/") if is_uri(out_dir) else out_dir)
+    with folder.lock():
+        plan = plan_run(chain, inputs, folder, overwrite=overwrite, save_steps=save_steps, manifest=True)
+        if plan.todo:
+            _run_plan(ray, chain, plan, folder, address=address, workers=workers, gpus_per_worker=gpus_per_worker,
+                      batch_size=batch_size, max_batch_pixels=max_batch_pixels, max_image_pixels=max_image_pixels,
+                      save_steps=save_steps, progress=progress)
+    return plan.report
+
+
+def _run_plan(ray, chain: Chain, plan: RunPlan, folder: LocalFolder | UriFolder, *, address: str | None,
+              workers: int, gpus_per_worker: float, batch_size: int, max_batch_pixels: int | None,
+              max_image_pixels: int, save_steps: bool, progress: bool) -> None:
+    """Read, refine and write `plan.todo` on the cluster, adding what happened to `plan.report`."""
     report = plan.report
-    if not plan.todo:
-        return report
     connect(address)
     quiet_data_context()
     started = time.time() - 1.0  # file times may be rounded down to the second
-    spec = chain.to_spec().model_dump(mode="json")
+    out = folder.uri if folder.local_root is None else str(folder.local_root.resolve())
     rows = ray.data.from_items([{"path": str(item.path), "key": item.key} for item in plan.todo])
-    results = rows.map(read_row).map_batches(
+    results = rows.map(read_row, fn_kwargs={"max_pixels": max_image_pixels}).map_batches(
         ChainWorker,
         fn_constructor_kwargs={
-            "spec": spec, "device": "cuda" if gpus_per_worker > 0 else "cpu",
-            "out_dir": out, "save_steps": save_steps, "started": started,
+            "spec": chain.to_spec().model_dump(mode="json"), "device": "cuda" if gpus_per_worker > 0 else "cpu",
+            "out_dir": out, "save_steps": save_steps, "started": started, "max_batch_pixels": max_batch_pixels,
         },
         batch_size=batch_size,
         concurrency=workers,
@@ -165,8 +143,7 @@ def run_chain_on_files_ray(
                 if row["reason"]:
                     report.failed[row["path"]] = row["reason"]
                 else:
-                    report.written.append(f"{out}/{row['key']}.png" if is_uri(out) else Path(out_dir) / f"{row['key']}.png")
+                    report.written.append(folder.location(f"{row['key']}.png"))
                 bar.update(1)
         except KeyboardInterrupt:
             report.interrupted = True
-    return report

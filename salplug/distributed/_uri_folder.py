@@ -6,7 +6,12 @@ half a map; on object stores, where a move is a copy, the copy appears whole as 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
+
+from salplug.data._io import PNG_END, TEMPORARY_NAME, encode_png, to_uint8
+from salplug.pipeline._manifest import LocalFolder
 
 
 def is_uri(target: object) -> bool:
@@ -15,7 +20,14 @@ def is_uri(target: object) -> bool:
 
 
 class UriFolder:
-    """The folder at `uri`, through the pyarrow filesystem its scheme names."""
+    """The folder at `uri`, through the pyarrow filesystem its scheme names.
+
+    It has `salplug.pipeline._manifest.LocalFolder`'s methods, so the runner plans and writes
+    through either.
+    """
+
+    local_root = None
+    """Not a path on this machine: inputs are never walked into it, nor a map compared with a photo."""
 
     def __init__(self, uri: str):
         from pyarrow import fs
@@ -31,6 +43,33 @@ class UriFolder:
 
     def _path(self, relative: str) -> str:
         return f"{self.root}/{relative}"
+
+    def location(self, relative: str) -> str:
+        return f"{self.uri}/{relative}"
+
+    def complete(self, relative: str) -> bool:
+        """A map that is there and ends as a PNG ends: a file cut short is not a finished map."""
+        info = self.fs.get_file_info(self._path(relative))
+        if info.type != self._fs_module.FileType.File or (info.size or 0) < len(PNG_END):
+            return False
+        with self.fs.open_input_file(self._path(relative)) as stream:
+            stream.seek(info.size - len(PNG_END))
+            return stream.read(len(PNG_END)) == PNG_END
+
+    def tidy(self) -> None:
+        """Nothing to tidy: a temporary is moved into place or never seen by a reader."""
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """On ``file://``, the local folder's lock; object stores have none, so runs there must not overlap."""
+        if isinstance(self.fs, self._fs_module.LocalFileSystem):
+            with LocalFolder(self.root).lock():
+                yield
+        else:
+            yield
+
+    def write_map(self, relative: str, saliency) -> str:
+        return self.write_bytes(relative, encode_png(to_uint8(saliency), relative))
 
     def mtime(self, relative: str) -> float | None:
         """Modification time of a file in seconds, or None when it is absent."""
@@ -58,7 +97,7 @@ class UriFolder:
         path = self._path(relative)
         parent, name = path.rsplit("/", 1)
         self.fs.create_dir(parent, recursive=True)
-        temporary = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+        temporary = f"{parent}/.{name[:TEMPORARY_NAME]}.{uuid.uuid4().hex}.tmp"
         with self.fs.open_output_stream(temporary) as stream:
             stream.write(data)
         self.fs.move(temporary, path)

@@ -8,17 +8,22 @@ refused unless it overwrites, and a folder of maps without a manifest is not tru
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.metadata
 import json
+import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from salplug.pipeline._chain import Chain
 from salplug.errors import SalplugError
-from salplug.data._io import atomic_write
+from salplug.data._io import atomic_write, png_complete, remove_stale_temporaries, write_map
 
 MANIFEST = "salplug-run.json"
 FORMAT = "salplug-run/1"
@@ -87,24 +92,106 @@ def judge_manifest(now: dict[str, Any], old_text: str | None, maps: int, *, wher
     return now
 
 
-def check_manifest(out_dir: Path, chain: Chain, *, save_steps: bool, overwrite: bool) -> dict[str, Any]:
-    """This run's manifest, after refusing a folder written by another chain (unless `overwrite`)."""
-    path = Path(out_dir) / MANIFEST
+class OutputFolderError(SalplugError, ValueError):
+    """An output folder a run cannot write now: another run holds it."""
+
+
+class LocalFolder:
+    """An output folder on this machine's file system, as the runner sees one.
+
+    ``salplug.distributed`` has the same methods for folders on pyarrow filesystems, so both
+    engines plan and write through one path.
+    """
+
+    LOCK = ".salplug-run.lock"
+    """Hidden, so it is never read as a photo; it stays after a run (removing it would race a waiting run)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.uri = str(self.path)
+        self.local_root: Path | None = self.path
+
+    def location(self, relative: str) -> Path:
+        return self.path / relative
+
+    def mtime(self, relative: str) -> float | None:
+        try:
+            return (self.path / relative).stat().st_mtime
+        except OSError:
+            return None
+
+    def complete(self, relative: str) -> bool:
+        """A map that is there and whole: a file cut short is not a finished map."""
+        return png_complete(self.path / relative)
+
+    def read_text(self, relative: str) -> str | None:
+        path = self.path / relative
+        if not path.is_file():
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, ValueError) as err:
+            raise ManifestError(f"{path} is not a readable run manifest ({err}); "
+                                "use --overwrite to start the folder anew") from None
+
+    def count(self, suffix: str) -> int:
+        return sum(1 for _ in self.path.rglob(f"*{suffix}")) if self.path.is_dir() else 0
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        path = self.path / relative
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(data)
+        return path
+
+    def write_map(self, relative: str, saliency: Tensor) -> Path:
+        return write_map(self.path / relative, saliency)
+
+    def tidy(self) -> None:
+        """Delete temporaries a killed run left behind."""
+        remove_stale_temporaries(self.path)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for one run: a second run into it is refused while this one writes.
+
+        Two chains writing one folder at once would mix their maps, and both would pass the
+        manifest check, since neither has written its manifest yet. The lock is released when
+        the run ends, or when its process dies.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        path = self.path / self.LOCK
+        with open(path, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise OutputFolderError(f"{self.path} is in use by another salplug run (process {holder}, "
+                                        f"holding {path}); expected a folder no run is writing: wait for that run "
+                                        "to end, or write to another folder") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_manifest(folder: LocalFolder, chain: Chain, *, save_steps: bool, overwrite: bool) -> dict[str, Any]:
+    """This run's manifest, after refusing a folder written by another chain (unless `overwrite`).
+
+    `folder` is a `LocalFolder` or a folder on a pyarrow filesystem with the same methods.
+    """
     now = manifest(chain, save_steps=save_steps)
-    if overwrite or not Path(out_dir).is_dir():
+    if overwrite:
         return now
-    if not path.is_file():
-        return judge_manifest(now, None, sum(1 for _ in Path(out_dir).rglob("*.png")), where=str(out_dir), path=str(path))
-    try:
-        old_text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as err:
-        raise ManifestError(f"{path} is not a readable run manifest ({err}); use --overwrite to start the folder anew") from None
-    return judge_manifest(now, old_text, 0, where=str(out_dir), path=str(path))
+    old = folder.read_text(MANIFEST)
+    return judge_manifest(now, old, folder.count(".png") if old is None else 0, where=folder.uri,
+                          path=str(folder.location(MANIFEST)))
 
 
-def write_manifest(out_dir: Path, record: dict[str, Any]) -> Path:
+def write_manifest(folder: LocalFolder, record: dict[str, Any]) -> None:
     """Write the manifest `check_manifest` returned beside the maps."""
-    path = Path(out_dir) / MANIFEST
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return path
+    folder.write_bytes(MANIFEST, (json.dumps(record, indent=2) + "\n").encode("utf-8"))

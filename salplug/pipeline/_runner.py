@@ -1,13 +1,15 @@
 """Directory runs of a chain: image files in, one PNG map per image out.
 
 A run never stops for one bad file: unreadable images and images a step rejects are
-reported with their reason while the rest are written. Maps are written atomically, so a
-map on disk is complete and an interrupted run resumes by skipping it.
+reported with their reason while the rest are written. Maps are written atomically, so an
+interrupted run resumes by skipping the maps it finished; a map cut short afterwards (a copy
+stopped, a full disk) lacks the end every PNG has and is written again. One run at a time
+writes a folder: it holds the folder's lock from the manifest check to its last map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +17,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from salplug.pipeline._batching import failure_reason, isolated, size_batches
-from salplug.pipeline._chain import Chain
-from salplug.errors import ImageReadError
 from salplug.data._inputs import InputItem, collect_inputs
-from salplug.data._io import image_tensor, read_image, remove_stale_temporaries, write_map
-from salplug.pipeline._manifest import check_manifest, write_manifest
+from salplug.data._io import MAX_IMAGE_PIXELS, image_tensor, read_image
+from salplug.errors import ImageReadError
+from salplug.pipeline._batching import BATCH_PIXELS, failure_reason, isolated, size_batches
+from salplug.pipeline._chain import Chain
+from salplug.pipeline._manifest import MANIFEST, LocalFolder, check_manifest, write_manifest
+
 
 @dataclass
 class RunReport:
@@ -42,13 +45,15 @@ class RunReport:
 
 
 class _Writer:
-    """Runs batches through the chain and writes their maps, isolating failures per image."""
+    """Runs batches through the chain and writes their maps into `folder`, isolating failures per image.
 
-    def __init__(self, chain: Chain, out_dir: Path, save_steps: bool, report: RunReport, bar: tqdm,
-                 store: Callable[[str, torch.Tensor], Path | str] | None = None):
-        self.chain, self.out_dir, self.save_steps = chain, out_dir, save_steps
+    `folder` is a `LocalFolder` or, on the Ray engine, a folder on a pyarrow filesystem: both
+    engines write the same bytes through it.
+    """
+
+    def __init__(self, chain: Chain, folder: LocalFolder, save_steps: bool, report: RunReport, bar: tqdm):
+        self.chain, self.folder, self.save_steps = chain, folder, save_steps
         self.report, self.bar = report, bar
-        self.store = store or (lambda relative, saliency: write_map(out_dir / relative, saliency))
 
     def fail(self, item: InputItem, reason: str) -> None:
         self.report.failed[str(item.path)] = reason
@@ -72,15 +77,19 @@ class _Writer:
                 self.bar.update(1)
 
     def _write(self, item: InputItem, saliency: torch.Tensor, steps: dict[str, torch.Tensor]) -> None:
-        if self.save_steps:
-            for name, step_map in steps.items():
-                self.store(f"steps/{name}/{item.key}.png", step_map)
-        self.report.written.append(self.store(f"{item.key}.png", saliency))
+        for name, step_map in steps.items():
+            self.folder.write_map(step_path(name, item.key), step_map)
+        self.report.written.append(self.folder.write_map(f"{item.key}.png", saliency))
 
 
-def _finished(out_dir: Path, key: str, step_names: Sequence[str]) -> bool:
-    maps = [out_dir / f"{key}.png", *(out_dir / "steps" / name / f"{key}.png" for name in step_names)]
-    return all(path.is_file() for path in maps)
+def step_path(step: str, key: str) -> str:
+    """Where `--save-steps` puts a step's map, relative to the output folder."""
+    return f"steps/{step}/{key}.png"
+
+
+def map_paths(key: str, step_names: Sequence[str]) -> list[str]:
+    """The files that make one finished image: its map and, with `--save-steps`, each step's map."""
+    return [f"{key}.png", *(step_path(name, key) for name in step_names)]
 
 
 @dataclass
@@ -93,25 +102,38 @@ class RunPlan:
 
 
 def plan_run(
-    chain: Chain, inputs: Sequence[str | Path], out_dir: Path, *, overwrite: bool, save_steps: bool, manifest: bool
+    chain: Chain, inputs: Sequence[str | Path], folder: LocalFolder, *, overwrite: bool, save_steps: bool,
+    manifest: bool
 ) -> RunPlan:
-    """Check the manifest, list the inputs and set aside finished maps; writes the manifest for the run."""
-    record = check_manifest(out_dir, chain, save_steps=save_steps, overwrite=overwrite) if manifest else None
-    items, failed = collect_inputs(inputs, exclude=[out_dir])
+    """Check the manifest, list the inputs and set aside finished maps; writes the manifest for the run.
+
+    Every engine plans through here, with `folder` a `LocalFolder` or a folder on a pyarrow
+    filesystem; the caller holds ``folder.lock()`` for the whole run.
+    """
+    record = check_manifest(folder, chain, save_steps=save_steps, overwrite=overwrite) if manifest else None
+    local = folder.local_root
+    earlier = local if local is not None and folder.mtime(MANIFEST) is not None else None
+    items, failed = collect_inputs(inputs, exclude=[local] if local is not None else [], maps_in=earlier)
     report = RunReport(failed=failed)
-    remove_stale_temporaries(out_dir)
+    folder.tidy()
     step_names = list(chain.steps) if save_steps else []
+    step_maps = {step_path(name, item.key): (name, item.key) for item in items for name in step_names}
     todo = []
     for item in items:
-        target = out_dir / f"{item.key}.png"
-        if target.resolve() == item.path.resolve():
+        target = folder.location(f"{item.key}.png")
+        clash = step_maps.get(f"{item.key}.png")
+        if local is not None and target.resolve() == item.path.resolve():
             report.failed[str(item.path)] = f"its map {target} would overwrite the image itself"
-        elif not overwrite and _finished(out_dir, item.key, step_names):
+        elif clash:
+            report.failed[str(item.path)] = (f"its map {target} is the path of the step {clash[0]!r} map of "
+                                             f"{clash[1]} (--save-steps writes steps/<step>/<key>.png); rename "
+                                             "its folder, or run without --save-steps")
+        elif not overwrite and all(folder.complete(relative) for relative in map_paths(item.key, step_names)):
             report.skipped.append(target)
         else:
             todo.append(item)
     if record is not None:
-        write_manifest(out_dir, record)
+        write_manifest(folder, record)
     return RunPlan(todo, report, step_names)
 
 
@@ -121,6 +143,8 @@ def run_chain_on_files(
     out_dir: str | Path,
     *,
     batch_size: int = 8,
+    max_batch_pixels: int | None = BATCH_PIXELS,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
     overwrite: bool = False,
     save_steps: bool = False,
     progress: bool = True,
@@ -128,28 +152,32 @@ def run_chain_on_files(
 ) -> RunReport:
     """Write ``out_dir/<key>.png`` for every image in `inputs`, skipping maps already there.
 
-    Images of one size are batched together (up to `batch_size`); a batch that raises is
-    retried image by image so only the images at fault are reported. With `save_steps`,
-    each step's map also goes to ``out_dir/steps/<step name>/<key>.png``, and a map only
-    counts as done when its step maps exist too. `manifest=False` leaves the folder's manifest
-    to a caller that writes one folder with several chains (and checks it itself).
+    Images of one size are batched together (up to `batch_size`, and up to `max_batch_pixels`
+    pixels; None: no pixel budget); a batch that raises is retried image by image so only the
+    images at fault are reported. Photos above `max_image_pixels` are reported, not decoded.
+    With `save_steps`, each step's map also goes to ``out_dir/steps/<step name>/<key>.png``, and
+    a map only counts as done when its step maps exist too. `manifest=False` leaves the folder's
+    manifest to a caller that writes one folder with several chains (and checks it itself).
+    The folder is locked for the run: a second run into it meanwhile raises `OutputFolderError`.
     """
-    out_dir = Path(out_dir)
-    plan = plan_run(chain, inputs, out_dir, overwrite=overwrite, save_steps=save_steps, manifest=manifest)
-    report = plan.report
-    with tqdm(total=len(plan.todo), unit="image", disable=not progress) as bar:
-        writer = _Writer(chain, out_dir, save_steps, report, bar)
+    folder = LocalFolder(out_dir)
+    with folder.lock():
+        plan = plan_run(chain, inputs, folder, overwrite=overwrite, save_steps=save_steps, manifest=manifest)
+        report = plan.report
+        with tqdm(total=len(plan.todo), unit="image", disable=not progress) as bar:
+            writer = _Writer(chain, folder, save_steps, report, bar)
 
-        def readable():
-            for item in plan.todo:
-                try:
-                    yield item, read_image(item.path)
-                except ImageReadError as err:
-                    writer.fail(item, err.reason)
+            def readable():
+                for item in plan.todo:
+                    try:
+                        yield item, read_image(item.path, max_image_pixels)
+                    except ImageReadError as err:
+                        writer.fail(item, err.reason)
 
-        try:
-            for batch in size_batches(readable(), lambda entry: entry[1].shape, batch_size):
-                writer.run(batch)
-        except KeyboardInterrupt:
-            report.interrupted = True
+            try:
+                for batch in size_batches(readable(), lambda entry: entry[1].shape, batch_size,
+                                          max_pixels=max_batch_pixels):
+                    writer.run(batch)
+            except KeyboardInterrupt:
+                report.interrupted = True
     return report

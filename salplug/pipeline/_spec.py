@@ -109,6 +109,9 @@ def parse_spec(data: Any, source: str = "chain spec") -> ChainSpec:
         return data
     try:
         return ChainSpec.model_validate(data)
+    except RecursionError:
+        raise ChainError(f"invalid {source}: expected data nested a few levels deep, got data nested deeper "
+                         "than Python can follow") from None
     except ValidationError as err:
         problems = "; ".join(f"{_where(e['loc'], data)}: {e['msg']}" for e in err.errors())
         raise ChainError(f"invalid {source}: {problems}") from None
@@ -129,6 +132,9 @@ def read_document(path: str | Path, what: str, error: type[Exception] = ChainErr
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         reason = " ".join(str(err).split())
         raise error(f"{what} {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {reason}") from None
+    except RecursionError:
+        raise error(f"{what} {path}: expected a document nested a few levels deep, got one nested deeper "
+                    "than Python's parser can follow") from None
 
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
