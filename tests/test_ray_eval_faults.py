@@ -47,5 +47,7 @@ def test_a_map_that_cannot_be_written_is_scored_once_on_ray(local_cluster, tmp_p
     for result, reference in zip(got, expected, strict=True):
         assert (result.name, result.count, result.failed) == (reference.name, 6, {})
         assert result.scores == pytest.approx(reference.scores, abs=1e-9, rel=0)
+        assert result.per_image.keys() == reference.per_image.keys()
+        assert result.per_image["mae"] == pytest.approx(reference.per_image["mae"], abs=1e-12, rel=0)
     assert list(got[1].unsaved) == [str((saved / "p" / "k3.png").resolve())]
     assert sorted(p.name for p in (saved / "p").glob("*.png") if p.is_file()) == [f"k{i}.png" for i in (0, 1, 2, 4, 5)]

@@ -32,17 +32,16 @@ from salplug import __version__
 from salplug.pipeline._chain import Chain
 from salplug.components._base import KINDS
 from salplug.data._datasets import HALVES, SODDataset
-from salplug.data._io import MAX_IMAGE_PIXELS
 from salplug.train import _parallel as data_parallel
 from salplug.errors import SalplugError
 from salplug.metrics._diagnosis import per_image, summary as diagnosis_summary
-from salplug.metrics._evaluation import MISSING, MethodScores, require_pairs, score_chain, score_folder
+from salplug.metrics._evaluation import MISSING, ChainPass, MethodScores, require_pairs, score_chain, score_folder
 from salplug.host._factory import build, get_component
 from salplug.host._manager import PluginInfo, get_host
-from salplug.metrics._reports import format_table, plot_curves, write_csv, write_json
+from salplug.metrics._paired import compare_methods
+from salplug.metrics._reports import format_comparison, format_table, plot_curves, write_csv, write_json
 from salplug.pipeline._runner import run_chain_on_files
 from salplug.pipeline._schema import chain_schema
-from salplug.pipeline._batching import BATCH_PIXELS
 from salplug.train._loop import LoopConfig
 from salplug.pipeline._spec import load_spec, parse_settings, read_document, with_settings
 
@@ -198,12 +197,6 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
     parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
-    parser.add_argument("--max-batch-pixels", type=_positive, default=BATCH_PIXELS, metavar="N",
-                        help=f"pixels per batch at most, so large photos go in smaller batches; a larger photo "
-                             f"goes alone (default {BATCH_PIXELS}, suited to 8 GB of memory)")
-    parser.add_argument("--max-image-pixels", type=_positive, default=MAX_IMAGE_PIXELS, metavar="N",
-                        help=f"larger photos are reported as failed, not decoded (default {MAX_IMAGE_PIXELS}, "
-                             "a 30000×5000 panorama)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_engine(parser)
     _add_chain_settings(parser)
@@ -250,21 +243,10 @@ def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chain:
-    """The chain of the spec file with the ``--set`` overrides: parsed once, built once, on `device`.
-
-    A device that cannot compute (``meta``) or does not parse is refused before the chain is built.
-    """
+    chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        target = torch.device(device)
-    except RuntimeError as err:
-        raise CommandError(f"--device: cannot use {device!r}: {err}") from None
-    if target.type == "meta":
-        raise CommandError(f"--device: expected a device that computes (cpu, cuda, mps), got {device!r}, "
-                           "whose tensors hold no values")
-    chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
-    try:
-        return chain.to(target)
+        return chain.to(torch.device(device))
     except (RuntimeError, AssertionError) as err:
         raise CommandError(f"--device: cannot use {device!r}: {err}") from None
 
@@ -275,8 +257,7 @@ def _run(args: argparse.Namespace) -> int:
         from salplug.distributed._ray_run import run_chain_on_files_ray
 
         report = run_chain_on_files_ray(
-            _chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size,
-            max_batch_pixels=args.max_batch_pixels, max_image_pixels=args.max_image_pixels, overwrite=args.overwrite,
+            _chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
             save_steps=args.save_steps, progress=not args.no_progress, **ray_options,
         )
     else:
@@ -291,8 +272,6 @@ def _run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             save_steps=args.save_steps,
             progress=not args.no_progress,
-            max_batch_pixels=args.max_batch_pixels,
-            max_image_pixels=args.max_image_pixels,
         )
     print(f"{report.summary()} -> {args.output}")
     for path, reason in report.failed.items():
@@ -443,6 +422,11 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every image without a map, not just the count")
+    parser.add_argument(
+        "--compare", nargs=2, metavar=("A", "B"),
+        help="compare two of the scored methods image by image: per metric, the mean of A − B over the images "
+        "both scored and its 95%% bootstrap interval (2000 resamples of the images, seeded)",
+    )
     _add_engine(parser)
     _add_chain_settings(parser)
 
@@ -482,6 +466,8 @@ def _eval(args: argparse.Namespace) -> int:
         get_component("metric", metric)
     ray_options = _ray_options(args)
     chain = _chain_on_device(args.chain, "cpu" if ray_options else args.device, args.settings) if args.chain else None
+    if args.compare:
+        _check_compare(args.compare, _row_names(args, dataset, folders, priors, chain))
     progress = not args.no_progress
     if ray_options:
         from salplug.distributed._ray_eval import score_chain_ray, score_folder_ray
@@ -507,6 +493,12 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         results += [score_maps(dataset, dataset.prior_folder(p), p, metrics=metrics) for p in priors]
     print(format_table(results))
+    comparison = None
+    if args.compare:
+        rows = {r.name: r for r in results}
+        a, b = args.compare
+        comparison = a, b, compare_methods(rows[a], rows[b])
+        print(format_comparison(*comparison))
     failed = {**dataset.problems, **{k: v for r in results for k, v in r.failed.items()}}
     for path, reason in dataset.problems.items():
         print(f"not scored: {path}: {reason}", file=sys.stderr)
@@ -524,12 +516,36 @@ def _eval(args: argparse.Namespace) -> int:
     if args.out:
         command = shlex.join(["salplug", *args.argv])
         written = [
-            write_json(results, Path(args.out) / "results.json", command),
+            write_json(results, Path(args.out) / "results.json", command, comparison),
             write_csv(results, Path(args.out) / "results.csv"),
             plot_curves(results, Path(args.out) / "curves.png"),
         ]
         print("wrote " + ", ".join(str(p) for p in written))
     return EXIT_FAILED_INPUTS if failed or any(r.unsaved for r in results) else EXIT_OK
+
+
+def _row_names(args: argparse.Namespace, dataset: SODDataset, folders: list[tuple[str, Path]], priors: list[str],
+               chain: Chain | None) -> list[str]:
+    """Names of the rows `_eval` will report, known before any scoring."""
+    names = [name for name, _ in folders]
+    if chain is None:
+        return names + priors
+    for prior in priors or [None]:
+        run = ChainPass.of(dataset, chain, args.name or Path(args.chain).stem, prior, None)
+        names += ([run.input_name] if args.score_input else []) + [run.output_name]
+    return names
+
+
+def _check_compare(pair: list[str], names: list[str]) -> None:
+    """Both --compare names among the rows, checked before any scoring, so a typo costs no run."""
+    for name in pair:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise CommandError(f"--compare {name}: expected one of the methods scored here "
+                               f"({', '.join(names)}), got {name!r}{hint}")
+    if pair[0] == pair[1]:
+        raise CommandError(f"--compare: expected two different methods, got {pair[0]!r} twice")
 
 
 def _report_unsaved(result: MethodScores, verbose: bool) -> None:

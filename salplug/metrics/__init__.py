@@ -1,6 +1,7 @@
 """Scoring maps against masks: the SOD metrics (equal to PySODMetrics), datasets scored, reports."""
 
-from salplug.metrics._evaluation import Scorer, read_mask_uint8, read_uint8
+from salplug.metrics._evaluation import MethodScores, Scorer, read_mask_uint8, read_uint8
+from salplug.metrics._paired import PairedDifference, compare_methods, paired_difference
 from salplug.metrics._sodmetrics import (
     LEVELS,
     emeasure,
@@ -13,6 +14,7 @@ from salplug.metrics._sodmetrics import (
 )
 
 __all__ = [
-    "LEVELS", "Scorer", "emeasure", "fmeasure", "mae", "overlap_adaptive", "prepare_uint8",
-    "read_mask_uint8", "read_uint8", "smeasure", "weighted_fmeasure",
+    "LEVELS", "MethodScores", "PairedDifference", "Scorer", "compare_methods", "emeasure", "fmeasure", "mae",
+    "overlap_adaptive", "paired_difference", "prepare_uint8", "read_mask_uint8", "read_uint8", "smeasure",
+    "weighted_fmeasure",
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from salplug.metrics._evaluation import MethodScores
+from salplug.metrics._paired import PairedDifference
 
 LABELS = {
     "mae": "MAE",
@@ -56,11 +58,26 @@ def format_table(results: Sequence[MethodScores]) -> str:
     return "\n".join(lines)
 
 
-def write_json(results: Sequence[MethodScores], path: str | Path, command: str | None = None) -> Path:
-    """Scores, counts, failures, unsaved maps and averaged curves of every method, plus the command that made them."""
+def format_comparison(a: str, b: str, differences: dict[str, PairedDifference]) -> str:
+    """One line per metric: the mean of A − B over the images both scored, and its bootstrap interval."""
+    if not differences:
+        return f"{a} − {b}: no metric here has per-image scores to compare"
+    return "\n".join(
+        f"{a} − {b}  {LABELS.get(metric, metric)}: {d.mean:+.4f}, {d.level:.0%} interval [{d.low:+.4f}, {d.high:+.4f}] "
+        f"over {d.count} images"
+        for metric, d in differences.items()
+    )
+
+
+def write_json(results: Sequence[MethodScores], path: str | Path, command: str | None = None,
+               comparison: tuple[str, str, dict[str, PairedDifference]] | None = None) -> Path:
+    """Scores, counts, failures, unsaved maps and averaged curves of every method, plus the command that made them.
+
+    With `comparison` (A, B and `compare_methods`' result), its differences go in too.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
+    payload: dict = {
         "command": command,
         "methods": [
             {"name": r.name, "images": r.count, "scores": r.scores, "failed": r.failed, "unsaved": r.unsaved,
@@ -68,6 +85,9 @@ def write_json(results: Sequence[MethodScores], path: str | Path, command: str |
             for r in results
         ],
     }
+    if comparison is not None:
+        a, b, differences = comparison
+        payload["comparison"] = {"a": a, "b": b, "differences": {m: asdict(d) for m, d in differences.items()}}
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
 
