@@ -3,8 +3,13 @@
 A fenced block whose info string is ``python run`` or ``bash run`` is run; the Python blocks
 of one document share a namespace, in order, like a notebook. A ``yaml file=PATH`` block
 must equal that shipped file. Everything runs in a scratch folder laid out like a clone
-(``main/`` with the repository's examples and plugins, ``shared/`` beside it), so the
-commands' outputs never land in the repository.
+(``main/`` with the repository's examples, plugins and ``tests/data``, ``shared/`` beside
+it), so the commands' outputs never land in the repository.
+
+Blocks may read ``tests/data``, the four-photo dataset that ships with the repository, on
+every clone. A document whose runnable blocks name ``../shared/data`` carries the ``data``
+and ``slow`` markers: it runs where the shared SOD data is, and is skipped, with the path,
+elsewhere.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import salplug
-from tests.shared_data import DATA
+from tests.shared_data import DATA, TESTS_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -37,6 +42,8 @@ def workspace(tmp_path, monkeypatch):
     main.mkdir()
     for name in ("examples", "plugins"):
         (main / name).symlink_to(ROOT / name, target_is_directory=True)
+    (main / "tests").mkdir()
+    (main / "tests" / "data").symlink_to(TESTS_DATA, target_is_directory=True)
     if DATA.is_dir():
         (tmp_path / "shared").symlink_to(DATA.parent, target_is_directory=True)
     monkeypatch.chdir(main)
@@ -61,11 +68,19 @@ def test_file_blocks_equal_the_shipped_files(document):
             assert body == path.read_text(encoding="utf-8"), f"{document}:{line}: block differs from {path}"
 
 
-@pytest.mark.parametrize("document", DOCUMENTS)
+def reads_shared_data(document: str) -> bool:
+    """Whether a runnable block of the document names the shared data (else tests/data stands in)."""
+    return any("../shared/data" in body for _, _, info, body in blocks(document) if info == "run")
+
+
+def test_the_scratch_clone_holds_tests_data(workspace):
+    assert sorted(p.name for p in Path("tests/data/masks").iterdir()) == ["astronaut.png", "chelsea.png", "coffee.png", "rocket.png"]
+    assert (Path("../shared/data").is_dir()) == DATA.is_dir()
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("document", [pytest.param(d, marks=[pytest.mark.data, pytest.mark.slow] * reads_shared_data(d)) for d in DOCUMENTS])
 def test_runnable_blocks_run_as_written(document, workspace):
-    text = (ROOT / document).read_text(encoding="utf-8")
-    if "../shared/data" in text and not DATA.is_dir():
-        pytest.skip(f"{document} runs on the shared data, not found at {DATA}")
     namespace: dict = {"__name__": f"docs_{Path(document).stem.lower()}"}
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     for line, language, info, body in blocks(document):

@@ -50,6 +50,7 @@ def installed_example(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.mark.subprocess
 def test_example_distribution_is_found_through_its_entry_point(installed_example):
     script = textwrap.dedent(
         """
@@ -242,16 +243,40 @@ def test_a_plugin_raising_systemexit_or_keyboardinterrupt_is_isolated(fabricate,
     assert "rude" in capsys.readouterr().out
 
 
-def test_the_users_own_ctrl_c_while_plugins_load_still_stops(fabricate):
+@pytest.mark.subprocess
+def test_the_users_own_ctrl_c_while_plugins_load_still_stops(fabricate, tmp_path):
+    """Ctrl-C reaches a child process while one of its plugins is importing; the child stops."""
     import signal
+    import time
 
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even in a background CI job
-    try:
-        fabricate("salplug-slow", "slow", "import os, signal\nos.kill(os.getpid(), signal.SIGINT)")
-        with pytest.raises(KeyboardInterrupt):
+    ready = tmp_path / "importing"
+    fabricate("salplug-slow", "slow", f"import pathlib, time\npathlib.Path({str(ready)!r}).touch()\ntime.sleep(120)")
+    script = textwrap.dedent(
+        """
+        import signal, sys
+        import salplug
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even in a background CI job
+        try:
             salplug.reload_plugins()
+        except KeyboardInterrupt:
+            sys.exit(3)
+        print("loading went on after Ctrl-C")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop(DISABLE_ENV, None)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), f"the child never imported the slow plugin: {child.communicate(timeout=60)}"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        child.kill()
+    assert child.returncode == 3, f"expected the child to stop on KeyboardInterrupt (exit 3), got {child.returncode}:\n{out}\n{err}"
 
 
 @pytest.mark.parametrize("handler", ["ignored", "default"])
@@ -365,6 +390,7 @@ def test_register_plugin_from_python():
         salplug.reload_plugins()
 
 
+@pytest.mark.subprocess
 def test_the_conformance_kit_runs_on_an_out_of_tree_plugin_from_the_pytest_command_line(installed_example, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(installed_example)}
     env.pop(DISABLE_ENV, None)
