@@ -32,6 +32,7 @@ from salplug import __version__
 from salplug.pipeline._chain import Chain
 from salplug.components._base import KINDS
 from salplug.data._datasets import HALVES, SODDataset
+from salplug.data._io import MAX_IMAGE_PIXELS
 from salplug.train import _parallel as data_parallel
 from salplug.errors import SalplugError
 from salplug.metrics._diagnosis import per_image, summary as diagnosis_summary
@@ -42,6 +43,7 @@ from salplug.metrics._paired import compare_methods
 from salplug.metrics._reports import format_comparison, format_table, plot_curves, write_csv, write_json
 from salplug.pipeline._runner import run_chain_on_files
 from salplug.pipeline._schema import chain_schema
+from salplug.pipeline._batching import BATCH_PIXELS
 from salplug.train._loop import LoopConfig
 from salplug.pipeline._spec import load_spec, parse_settings, read_document, with_settings
 
@@ -197,6 +199,12 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
     parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
+    parser.add_argument("--max-batch-pixels", type=_positive, default=BATCH_PIXELS, metavar="N",
+                        help=f"pixels per batch at most, so large photos go in smaller batches; a larger photo "
+                             f"goes alone (default {BATCH_PIXELS}, suited to 8 GB of memory)")
+    parser.add_argument("--max-image-pixels", type=_positive, default=MAX_IMAGE_PIXELS, metavar="N",
+                        help=f"larger photos are reported as failed, not decoded (default {MAX_IMAGE_PIXELS}, "
+                             "a 30000×5000 panorama)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_engine(parser)
     _add_chain_settings(parser)
@@ -243,10 +251,21 @@ def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chain:
-    chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
+    """The chain of the spec file with the ``--set`` overrides: parsed once, built once, on `device`.
+
+    A device that cannot compute (``meta``) or does not parse is refused before the chain is built.
+    """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return chain.to(torch.device(device))
+        target = torch.device(device)
+    except RuntimeError as err:
+        raise CommandError(f"--device: cannot use {device!r}: {err}") from None
+    if target.type == "meta":
+        raise CommandError(f"--device: expected a device that computes (cpu, cuda, mps), got {device!r}, "
+                           "whose tensors hold no values")
+    chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
+    try:
+        return chain.to(target)
     except (RuntimeError, AssertionError) as err:
         raise CommandError(f"--device: cannot use {device!r}: {err}") from None
 
@@ -257,7 +276,8 @@ def _run(args: argparse.Namespace) -> int:
         from salplug.distributed._ray_run import run_chain_on_files_ray
 
         report = run_chain_on_files_ray(
-            _chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
+            _chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size,
+            max_batch_pixels=args.max_batch_pixels, max_image_pixels=args.max_image_pixels, overwrite=args.overwrite,
             save_steps=args.save_steps, progress=not args.no_progress, **ray_options,
         )
     else:
@@ -272,6 +292,8 @@ def _run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             save_steps=args.save_steps,
             progress=not args.no_progress,
+            max_batch_pixels=args.max_batch_pixels,
+            max_image_pixels=args.max_image_pixels,
         )
     print(f"{report.summary()} -> {args.output}")
     for path, reason in report.failed.items():
