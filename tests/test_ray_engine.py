@@ -19,7 +19,7 @@ import pytest
 from salplug import Chain
 from salplug.data._datasets import FolderDataset, SODDataset, link_view
 from salplug.metrics._evaluation import score_chain, score_folder
-from salplug.pipeline._manifest import ManifestError
+from salplug.pipeline._manifest import LocalFolder, ManifestError, OutputFolderError
 from salplug.pipeline._runner import run_chain_on_files
 from tests.shared_data import sod_dev
 
@@ -120,6 +120,15 @@ def test_a_killed_job_resumes_and_writes_the_rest(local_cluster, tmp_path):
     local = run_chain_on_files(Chain.from_spec(spec), [folder], tmp_path / "local", progress=False)
     assert len(local.written) == 16
     same_bytes(tmp_path / "local", out)
+
+
+def test_a_folder_another_run_holds_is_refused_before_the_cluster_is_joined(tmp_path):
+    folder = photos(tmp_path, 2)
+    for out in (tmp_path / "out", tmp_path / "remote"):
+        target = out.as_uri() if out.name == "remote" else out
+        with LocalFolder(out).lock(), pytest.raises(OutputFolderError, match="in use by another salplug run"):
+            run_chain_on_files_ray(SPEC, [folder], target, progress=False)
+        assert not list(out.glob("*.png"))
 
 
 def test_eval_scores_and_curves_equal_the_single_process_ones(local_cluster, tmp_path):
