@@ -301,7 +301,7 @@ def test_cpu_bound_step_gets_cpu_tensors_and_output_returns(images):
     assert recorder.seen == [torch.device("cpu")]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 def test_chain_on_gpu_with_cpu_bound_step(images):
     recorder = DeviceRecorder()
     chain = Chain([salplug.build("prior", "center"), Scaled(factor=0.5), recorder]).to("cuda")

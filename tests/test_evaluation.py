@@ -154,6 +154,7 @@ README_FIGURES = {  # ../shared/data/README.md: MAE and adaptive F of the publis
 }
 
 
+@pytest.mark.data
 def test_salplug_eval_reproduces_the_data_readme_on_sod_dev(tmp_path, capsys):
     root = sod_dev()
     code = main(["eval", "--dataset", str(root), "--priors", *README_FIGURES, "--out", str(tmp_path), "--no-progress"])

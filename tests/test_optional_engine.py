@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from salplug.cli import main
 from salplug.data._io import write_png
 
 
+@pytest.mark.subprocess
 def test_the_core_and_the_cli_never_import_ray():
     code = (
         "import sys, salplug, salplug.cli, salplug.train._loop, salplug.metrics._evaluation, salplug.pipeline._runner\n"
