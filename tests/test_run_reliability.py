@@ -276,3 +276,18 @@ def test_maps_written_into_the_input_folder_are_not_read_back_as_photos(tmp_path
     again = run_chain_on_files(steps, [photos], photos, save_steps=True, progress=False)
     assert again.written == [] and len(again.skipped) == 3 and again.failed == {}
     assert not (photos / "steps" / "centre" / "steps").exists()
+
+
+def test_memory_running_out_on_one_photo_costs_that_photo_only(tmp_path, monkeypatch):
+    photos = _photos(tmp_path / "in")
+    real = salplug.data._io._to_unit
+
+    def short_of_memory(array, path):
+        if Path(path).name == "im1.png":
+            raise MemoryError
+        return real(array, path)
+
+    monkeypatch.setattr(salplug.data._io, "_to_unit", short_of_memory)
+    report = run_chain_on_files(chain(), [photos], tmp_path / "out", progress=False)
+    assert sorted(p.name for p in report.written) == ["im0.png", "im2.png"]
+    assert "not enough memory for its 10×12 pixels" in report.failed[str(photos / "im1.png")]

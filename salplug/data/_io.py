@@ -114,6 +114,9 @@ def _decode(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
                                    "if the photo fits in memory)")
     try:
         array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except MemoryError:
+        raise ImageReadError(path, f"not enough memory to decode its {pixels} pixels; lower --max-image-pixels "
+                                   "to report such photos before decoding") from None
     except cv2.error as err:
         reason = str(err).strip().splitlines()[-1]
         raise ImageReadError(path, f"OpenCV cannot decode it: {reason}") from None
@@ -138,20 +141,27 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarr
     """An ``H×W×3`` float32 RGB array in [0, 1]; alpha is dropped, gray is replicated.
 
     A file of more than `max_pixels` pixels is refused from its header, before its pixels
-    are decoded, so one huge or forged file cannot exhaust memory.
+    are decoded, so one huge or forged file cannot exhaust memory. Every failure, memory
+    running out on a photo under the limit included, is an `ImageReadError` naming the file.
     """
     array = _decode(path, max_pixels)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    elif array.ndim == 3 and array.shape[2] == 4:
-        array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
-    elif array.ndim == 3 and array.shape[2] == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
-    else:
-        raise ImageReadError(path, f"unsupported layout with shape {array.shape}")
-    return _to_unit(np.ascontiguousarray(array), path)
+    try:
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        if array.ndim == 2:
+            array = np.repeat(array[:, :, None], 3, axis=2)
+        elif array.ndim == 3 and array.shape[2] == 4:
+            array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
+        elif array.ndim == 3 and array.shape[2] == 3:
+            array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+        else:
+            raise ImageReadError(path, f"unsupported layout with shape {array.shape}")
+        return _to_unit(np.ascontiguousarray(array), path)
+    except MemoryError:
+        raise ImageReadError(path, f"not enough memory for its {array.shape[0]}×{array.shape[1]} pixels as float32 "
+                                   "RGB; lower --max-image-pixels to report such photos before decoding") from None
+    except cv2.error as err:
+        raise ImageReadError(path, f"OpenCV cannot convert it: {str(err).strip().splitlines()[-1]}") from None
 
 
 def read_map(path: str | Path) -> np.ndarray:
