@@ -77,10 +77,32 @@ def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3, pk
     return model, result
 
 
+def _run_and_save(saved, folder, out, kwargs):
+    model, result = run(folder, out, **kwargs)
+    torch.save({"state": model.state_dict(), "result": result}, saved)
+
+
+def run_in_child(folder, out, **kwargs):
+    """`run` in a child process, so the signals it sends at `interrupt_at` reach that child, never pytest."""
+    saved = out.parent / f"{out.stem}.child-result.pt"
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_run_and_save, args=(saved, folder, out, kwargs))
+    child.start()
+    child.join(300)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and saved.is_file(), f"the training child ended with exit code {child.exitcode}"
+    payload = torch.load(saved, weights_only=False)
+    model = TinyPrior()
+    model.load_state_dict(payload["state"])
+    return model, payload["result"]
+
+
+@pytest.mark.subprocess
 def test_interrupted_and_resumed_run_ends_with_the_same_weights(folder, tmp_path):
     whole, done = run(folder, tmp_path / "whole" / "m.pt")
     assert done.finished and done.progress.step == 12
-    part, stopped = run(folder, tmp_path / "cut" / "m.pt", interrupt_at=5)
+    part, stopped = run_in_child(folder, tmp_path / "cut" / "m.pt", interrupt_at=5)
     assert not stopped.finished and "SIGINT" in stopped.reason and stopped.progress.step == 5
     assert state_path(tmp_path / "cut" / "m.pt").exists()
     resumed, finished = run(folder, tmp_path / "cut" / "m.pt", resume=True)
@@ -95,8 +117,9 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(folder, tmp_path
     assert (tmp_path / "cut" / "m.loss.png").stat().st_size > 0
 
 
+@pytest.mark.subprocess
 def test_the_interrupted_checkpoint_is_usable_and_says_so(folder, tmp_path):
-    _, stopped = run(folder, tmp_path / "m.pt", interrupt_at=2)
+    _, stopped = run_in_child(folder, tmp_path / "m.pt", interrupt_at=2)
     card = TinyPrior().load_weights(stopped.checkpoint)
     assert card["training"]["state"].startswith("interrupted by SIGINT") and card["training"]["steps"] == 2
 
@@ -108,9 +131,10 @@ def test_worker_processes_give_the_same_views_as_the_main_process(folder, tmp_pa
         torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=1e-6)
 
 
+@pytest.mark.subprocess
 def test_a_signal_to_every_process_of_the_command_still_saves(folder, tmp_path):
     """`pkill -f` also signals the DataLoader workers; the run must still stop through its save."""
-    _, stopped = run(folder, tmp_path / "m.pt", interrupt_at=2, workers=1, pkill=True)
+    _, stopped = run_in_child(folder, tmp_path / "m.pt", interrupt_at=2, workers=1, pkill=True)
     assert not stopped.finished and "SIGTERM" in stopped.reason and stopped.progress.step == 2
     assert state_path(tmp_path / "m.pt").exists()
 
