@@ -291,3 +291,16 @@ def test_memory_running_out_on_one_photo_costs_that_photo_only(tmp_path, monkeyp
     report = run_chain_on_files(chain(), [photos], tmp_path / "out", progress=False)
     assert sorted(p.name for p in report.written) == ["im0.png", "im2.png"]
     assert "not enough memory for its 10×12 pixels" in report.failed[str(photos / "im1.png")]
+
+
+def test_a_file_uri_output_inside_an_input_folder_is_not_walked(tmp_path):
+    pytest.importorskip("pyarrow", reason="pyarrow comes with the ray extra")
+    from salplug.distributed._uri_folder import UriFolder
+    from salplug.pipeline._runner import plan_run
+
+    photos = _photos(tmp_path / "in")
+    maps = photos / "maps"
+    _photos(maps, 1)
+    plan = plan_run(chain(), [photos], UriFolder(maps.as_uri()), overwrite=False, save_steps=False, manifest=False)
+    assert sorted(item.key for item in plan.todo) == ["im1", "im2"]
+    assert plan.report.skipped == [f"{maps.as_uri()}/im0.png"] and plan.report.failed == {}

@@ -120,7 +120,7 @@ def _run_plan(ray, chain: Chain, plan: RunPlan, folder: LocalFolder | UriFolder,
     connect(address)
     quiet_data_context()
     started = time.time() - 1.0  # file times may be rounded down to the second
-    out = folder.uri if folder.local_root is None else str(folder.local_root.resolve())
+    out = folder.uri if is_uri(folder.uri) else str(Path(folder.uri).resolve())
     rows = ray.data.from_items([{"path": str(item.path), "key": item.key} for item in plan.todo])
     results = rows.map(read_row, fn_kwargs={"max_pixels": max_image_pixels}).map_batches(
         ChainWorker,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 from salplug.data._io import PNG_END, TEMPORARY_NAME, encode_png, to_uint8
 from salplug.pipeline._manifest import LocalFolder
@@ -26,9 +27,6 @@ class UriFolder:
     through either.
     """
 
-    local_root = None
-    """Not a path on this machine: inputs are never walked into it, nor a map compared with a photo."""
-
     def __init__(self, uri: str):
         from pyarrow import fs
 
@@ -40,6 +38,8 @@ class UriFolder:
             from salplug.distributed._ray_setup import EngineError
 
             raise EngineError(f"-o {uri}: expected a folder URI pyarrow can open, got {err}") from None
+        self.local_root = Path(self.root) if isinstance(self.fs, fs.LocalFileSystem) else None
+        """The folder's path for ``file://``, so inputs are never walked into it; None on other filesystems."""
 
     def _path(self, relative: str) -> str:
         return f"{self.root}/{relative}"
@@ -62,8 +62,8 @@ class UriFolder:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """On ``file://``, the local folder's lock; object stores have none, so runs there must not overlap."""
-        if isinstance(self.fs, self._fs_module.LocalFileSystem):
-            with LocalFolder(self.root).lock():
+        if self.local_root is not None:
+            with LocalFolder(self.local_root).lock():
                 yield
         else:
             yield

@@ -122,7 +122,7 @@ def plan_run(
     for item in items:
         target = folder.location(f"{item.key}.png")
         clash = step_maps.get(f"{item.key}.png")
-        if local is not None and target.resolve() == item.path.resolve():
+        if local is not None and (local / f"{item.key}.png").resolve() == item.path.resolve():
             report.failed[str(item.path)] = f"its map {target} would overwrite the image itself"
         elif clash:
             report.failed[str(item.path)] = (f"its map {target} is the path of the step {clash[0]!r} map of "
