@@ -1,9 +1,11 @@
-"""Shared building blocks for components: resizing and the per-pixel confidence merge.
+"""Shared building blocks for components: resizing, the per-pixel confidence merge, images as
+numpy arrays and their SLIC superpixels.
 
-Functions here depend on torch alone, so any layer and any plugin may use them.
+Functions here depend on torch, numpy and scikit-image alone, so any layer and any plugin may use them.
 """
 
+from salplug.ops._images import superpixels, to_hwc
 from salplug.ops._merge import merge
 from salplug.ops._resize import resize
 
-__all__ = ["merge", "resize"]
+__all__ = ["merge", "resize", "superpixels", "to_hwc"]

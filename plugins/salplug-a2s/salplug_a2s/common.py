@@ -1,8 +1,7 @@
-"""Small pieces both stages share: the priors' config fields, resizing, the shipped checkpoints, the conv block."""
+"""Small pieces both stages share: the priors' config fields, resizing, the conv block."""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -10,9 +9,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from salplug.components import ComponentConfig
+from salplug.components import SHIPPED, ComponentConfig, checkpoint_file
 
-SHIPPED = "shipped"
 BACKBONES = ("mobilenetv2_100", "tf_efficientnet_lite0")
 
 
@@ -36,13 +34,9 @@ class PriorConfig(ComponentConfig):
     seed: int = Field(default=0, description="Seed of the random initialisation of the new blocks.")
 
 
-def shipped_path(filename: str) -> Path:
-    """Path of a checkpoint installed with the package."""
-    return Path(str(resources.files("salplug_a2s") / "checkpoints" / filename))
-
-
 def resolve_checkpoint(value: str, filename: str) -> Path:
-    return shipped_path(filename) if value == SHIPPED else Path(value)
+    """The file a stage's ``checkpoint`` value names, `filename` being its shipped one."""
+    return checkpoint_file(value, "salplug_a2s", filename, owner="a2s")
 
 
 def up(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -55,11 +49,3 @@ def up(x: Tensor, size: tuple[int, int]) -> Tensor:
 def conv_norm_relu(cin: int, cout: int, groups: int = 1) -> nn.Sequential:
     """3×3 conv, GroupNorm(`groups`), ReLU: the adapter block of the A2S code."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(groups, cout), nn.ReLU(inplace=True))
-
-
-def architecture(config, defaults: dict, filename: str) -> tuple[dict, Path | None]:
-    """Effective architecture fields (`salplug.components._weights.checkpoint_architecture`) and the checkpoint's path."""
-    from salplug.components import checkpoint_architecture
-
-    path = None if config.checkpoint is None else resolve_checkpoint(config.checkpoint, filename)
-    return checkpoint_architecture(config, defaults, path), path

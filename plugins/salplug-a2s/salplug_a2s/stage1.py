@@ -19,10 +19,10 @@ from pydantic import Field
 from torch import Tensor, nn
 
 import salplug
-from salplug.components import PriorProvider
+from salplug.components import Learned, PriorProvider, seeded
 from salplug.ops import resize
 
-from .common import PriorConfig, architecture, conv_norm_relu, up
+from .common import PriorConfig, conv_norm_relu, up
 from .pseudo_labels import refine
 
 SHIPPED_FILE = "a2s-stage1-efficientnet-lite0.pt"
@@ -71,13 +71,15 @@ class Stage1Head(nn.Module):
         return centred_sum(fused), [centred_sum(a) for a in adapted]
 
 
-class A2SStage1(PriorProvider):
+class A2SStage1(Learned, PriorProvider):
     """A2S stage 1: σ of the sign-corrected activation map of a frozen encoder + trained head."""
 
     name = "a2s-stage1"
     example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8}
-    learned = True
     checkpoint_skip = ("backbone.",)  # checkpoints hold the head only: the frozen encoder comes from its weight tag
+    shipped = SHIPPED_FILE
+    defaults = DEFAULTS
+    frozen = ("backbone",)
 
     class Config(PriorConfig):
         fuse_stride: int | None = Field(
@@ -89,26 +91,12 @@ class A2SStage1(PriorProvider):
             "'activation': σ(M) alone.",
         )
 
-    def __init__(self, config=None, **options: Any):
-        super().__init__(config, **options)
-        cfg = self.config
-        self.arch, path = architecture(cfg, DEFAULTS, SHIPPED_FILE)
-        self.config = cfg = cfg.model_copy(update=self.arch)  # saved checkpoints record the network they hold
+    def build(self, arch: dict[str, Any]) -> None:
         self.backbone = salplug.build(
-            "backbone", self.arch["backbone"], weights=cfg.backbone_weights, frozen=True, out_indices=DEEPEST
+            "backbone", arch["backbone"], weights=self.config.backbone_weights, frozen=True, out_indices=DEEPEST
         )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.head = Stage1Head(self.backbone.channels, self.arch["channels"])
-        self.card: dict[str, Any] = {}
-        if path is not None:
-            self.card = self.load_weights(path)
-        self.eval()
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.backbone.eval()
-        return self
+        with seeded(self.config.seed):
+            self.head = Stage1Head(self.backbone.channels, arch["channels"])
 
     def fuse_size(self, height: int, width: int) -> tuple[int, int]:
         s = self.arch["fuse_stride"]

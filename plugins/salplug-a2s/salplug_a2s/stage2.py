@@ -10,14 +10,13 @@ small decoder); the output logit is Y = Σ_channels(R_l ⊙ R_r), as in the auth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from salplug.models import EncoderDecoderPrior
 
-from .common import PriorConfig, resolve_checkpoint, up
+from .common import PriorConfig, up
 
 SHIPPED_FILE = "a2s-efficientnet-lite0.pt"
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 320, "channels": 64}
@@ -85,10 +84,8 @@ class A2S(EncoderDecoderPrior):
     example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8}
 
     Config = PriorConfig
+    shipped = SHIPPED_FILE
     defaults = DEFAULTS
-
-    def checkpoint_file(self, value: str) -> Path:
-        return resolve_checkpoint(value, SHIPPED_FILE)
 
     def make_decoder(self, in_channels: Sequence[int], channels: int) -> Stage2Decoder:
         return Stage2Decoder(in_channels, channels)

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from salplug.components import shipped_checkpoint
 from salplug_a2s import A2S, A2SStage1
-from salplug_a2s.common import shipped_path
 from salplug_a2s.stage1 import SHIPPED_FILE as STAGE1_FILE, centred_sum, foreground_sign
 from salplug_a2s.stage2 import SHIPPED_FILE as STAGE2_FILE
 
@@ -23,8 +23,7 @@ def test_a2s_prior_any_input_size(cls):
 
 @pytest.mark.parametrize(("cls", "filename"), [(A2SStage1, STAGE1_FILE), (A2S, STAGE2_FILE)], ids=["stage1", "stage2"])
 def test_a2s_shipped_checkpoint_loads_with_its_architecture(cls, filename):
-    if not shipped_path(filename).is_file():
-        pytest.skip(f"{filename} not shipped yet")
+    assert shipped_checkpoint("salplug_a2s", filename).is_file()
     prior = cls(backbone_weights=None)  # the encoder's weights come from the tag; random is enough to check loading
     card = prior.card
     assert "no mask" in card["labels"] and card["command"].startswith("salplug train")

@@ -15,13 +15,11 @@ import torch.nn.functional as F
 from salplug.testing import DEVICES, measure
 from salplug.data import sample_batch
 from salplug_baseline import Baseline
-from salplug_baseline.prior import shipped_path
 from salplug_baseline.train import saliency_loss
 
 
 def _prior(device: str) -> Baseline:
-    checkpoint = "shipped" if shipped_path("shipped").is_file() else None
-    return Baseline(checkpoint=checkpoint).to(device)
+    return Baseline(checkpoint="shipped").to(device)
 
 
 @pytest.mark.benchmark(group="baseline")

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import resources
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from salplug.components import ComponentConfig
+from salplug.components import SHIPPED, ComponentConfig
 from salplug.models import EncoderDecoderPrior
 
 from .model import PyramidDecoder
 
-SHIPPED = "shipped"
 SHIPPED_FILES = {"shipped": "baseline-mobilenetv2.pt", "fold0": "baseline-fold0.pt", "fold1": "baseline-fold1.pt"}
 BACKBONES = ("mobilenetv2_100", "tf_efficientnet_lite0")
 DEFAULTS = {"backbone": "mobilenetv2_100", "size": 256, "channels": 64}
-
-
-def shipped_path(tag: str) -> Path:
-    """A checkpoint installed with the package: ``shipped`` (all of DUTS-TR) or ``fold0``/``fold1``."""
-    return Path(str(resources.files("salplug_baseline") / "checkpoints" / SHIPPED_FILES[tag]))
 
 
 class Baseline(EncoderDecoderPrior):
@@ -43,11 +35,10 @@ class Baseline(EncoderDecoderPrior):
         channels: int | None = Field(default=None, ge=8, multiple_of=8, description="Decoder width (None: the checkpoint's, else 64).")
         seed: int = Field(default=0, description="Seed of the decoder's random initialisation.")
 
+    shipped = SHIPPED_FILES
+    """``shipped``: trained on all of DUTS-TR; ``fold0``/``fold1``: the out-of-fold models."""
     defaults = DEFAULTS
     shaped = ("backbone", "channels")
-
-    def checkpoint_file(self, value: str) -> Path:
-        return shipped_path(value) if value in SHIPPED_FILES else Path(value)
 
     def make_decoder(self, in_channels: Sequence[int], channels: int) -> PyramidDecoder:
         return PyramidDecoder(in_channels, channels)

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 import salplug
+from salplug.components import shipped_checkpoint
 from salplug.errors import CheckpointError
 from salplug.data import read_map, write_png
 from salplug_baseline import Baseline, BaselineFeatures
 from salplug_baseline.out_of_fold import main as out_of_fold_main
-from salplug_baseline.prior import shipped_path
+from salplug_baseline.prior import SHIPPED_FILES
 from salplug_baseline.train import saliency_loss, training_keys
 
 SMALL = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 16}
@@ -93,8 +94,7 @@ def test_out_of_fold_refuses_a_model_of_another_fold(dataset, tmp_path):
 
 @pytest.mark.parametrize("tag", ["shipped", "fold0", "fold1"])
 def test_shipped_checkpoints_load_and_name_their_data(tag):
-    if not shipped_path(tag).is_file():
-        pytest.skip(f"{shipped_path(tag).name} not shipped yet")
+    assert shipped_checkpoint("salplug_baseline", SHIPPED_FILES[tag]).is_file()
     prior = Baseline(checkpoint=tag, backbone_weights=None)
     assert "duts-tr" in prior.card["data"]["root"] and "sod-dev" not in prior.card["data"]["root"]
     assert prior(torch.rand(1, 3, 41, 53)).shape == (1, 1, 41, 53)

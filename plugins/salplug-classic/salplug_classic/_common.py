@@ -1,4 +1,4 @@
-"""Shared plumbing: tensors to numpy and back, per-image min-max normalisation.
+"""Shared plumbing: maps back to tensors, resizing, Lab colour, per-image min-max normalisation.
 
 The classical methods are written with numpy and OpenCV on the CPU; these helpers keep
 the data contract (B×1×H×W float32 in [0, 1] on the image's device) in one place.
@@ -12,12 +12,6 @@ import torch
 from torch import Tensor
 
 EPS = 1e-12
-
-
-def images_hwc(image: Tensor) -> np.ndarray:
-    """B×3×H×W tensor in [0, 1] as a B×H×W×3 float32 numpy array on the CPU."""
-    array = image.detach().to("cpu", torch.float32).clamp(0.0, 1.0).permute(0, 2, 3, 1)
-    return np.ascontiguousarray(array.numpy())
 
 
 def resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:

@@ -14,8 +14,9 @@ from pydantic import Field
 from torch import Tensor
 
 import salplug
+from salplug.ops import to_hwc
 
-from ._common import finish, images_hwc
+from ._common import finish
 
 BINOMIAL_5 = np.array([1.0, 4.0, 6.0, 4.0, 1.0], dtype=np.float32) / 16.0
 
@@ -39,4 +40,4 @@ class FrequencyTuned(salplug.PriorProvider):
 
     def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
         height, width = image.shape[-2:]
-        return finish([self._one(rgb) for rgb in images_hwc(image)], height, width, image.device)
+        return finish([self._one(rgb) for rgb in to_hwc(image)], height, width, image.device)

@@ -22,8 +22,9 @@ from skimage.morphology import reconstruction
 from torch import Tensor
 
 import salplug
+from salplug.ops import to_hwc
 
-from ._common import finish, images_hwc, lab_u8, resize_max_side
+from ._common import finish, lab_u8, resize_max_side
 
 Diagonal = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -101,7 +102,7 @@ class MinimumBarrier(salplug.PriorProvider):
 
     def _features(self, image: Tensor) -> np.ndarray:
         """B×h×w×3 float32 channels on the 0-255 scale at the working size."""
-        small = [resize_max_side(rgb, self.config.max_side) for rgb in images_hwc(image)]
+        small = [resize_max_side(rgb, self.config.max_side) for rgb in to_hwc(image)]
         if self.config.color_space == "lab":
             return np.stack([lab_u8(rgb) for rgb in small]).astype(np.float32)
         return np.stack([rgb * 255.0 for rgb in small]).astype(np.float32)

@@ -16,8 +16,9 @@ from scipy import ndimage
 from torch import Tensor
 
 import salplug
+from salplug.ops import to_hwc
 
-from ._common import finish, images_hwc
+from ._common import finish
 
 
 class SpectralResidual(salplug.PriorProvider):
@@ -52,4 +53,4 @@ class SpectralResidual(salplug.PriorProvider):
 
     def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
         height, width = image.shape[-2:]
-        return finish([self._one(rgb) for rgb in images_hwc(image)], height, width, image.device)
+        return finish([self._one(rgb) for rgb in to_hwc(image)], height, width, image.device)

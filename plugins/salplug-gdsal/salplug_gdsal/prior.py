@@ -17,6 +17,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from salplug.components import ComponentConfig, PriorProvider, classifier, load_matching, resolve
+from salplug.ops import to_hwc
 
 from .superpixels import refine
 
@@ -120,10 +121,10 @@ class GradientDescentSaliency(PriorProvider):
     def forward(self, image: Tensor, keys: Sequence[str] | None = None) -> Tensor:
         cfg = self.config
         raws = self.raw_maps(image).cpu().numpy()
-        pictures = image.detach().permute(0, 2, 3, 1).cpu().numpy().clip(0, 1)
+        pictures = to_hwc(image, torch.float64)
         maps = [
             refine(
-                picture.astype(np.float64),
+                picture,
                 raw,
                 n_segments=cfg.n_segments,
                 compactness=cfg.compactness,

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from skimage.color import rgb2lab
-from skimage.segmentation import slic
+
+from salplug.ops import superpixels
 
 
 def prune(values: np.ndarray, threshold: float) -> np.ndarray:
@@ -25,12 +26,6 @@ def prune(values: np.ndarray, threshold: float) -> np.ndarray:
     kept = np.clip(values / top - threshold, 0.0, None)
     peak = kept.max()
     return (kept / peak if peak > 0 else kept).astype(np.float32)
-
-
-def superpixels(image: np.ndarray, n_segments: int, compactness: float) -> np.ndarray:
-    """SLIC labels 0..n-1 of an H×W×3 RGB image in [0, 1] (clustered in Lab, as SLIC does by default)."""
-    labels = slic(image, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1)
-    return np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
 
 
 def segment_means(values: np.ndarray, labels: np.ndarray) -> np.ndarray:

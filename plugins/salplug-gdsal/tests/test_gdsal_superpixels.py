@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from salplug_gdsal.superpixels import colour_contrast, prune, refine, segment_means, smooth, superpixels
+from salplug.ops import superpixels
+from salplug_gdsal.superpixels import colour_contrast, prune, refine, segment_means, smooth
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import salplug
 from salplug.testing import DEVICES, measure
 from salplug.data import sample_batch
 from salplug_ldps import LDPS
-from salplug_ldps.refiner import shipped_checkpoint
 
 
 @pytest.mark.benchmark(group="ldps")
@@ -20,7 +19,7 @@ from salplug_ldps.refiner import shipped_checkpoint
 def test_ldps_refine_batch16_256(benchmark, device):
     images = sample_batch(256, 16).to(device)
     maps = salplug.build("prior", "center")(images).to(device)
-    checkpoint = "shipped" if shipped_checkpoint().exists() else None
+    checkpoint = "shipped"
     refiner = LDPS(checkpoint=checkpoint).to(device)
     out = measure(benchmark, lambda: refiner(images, maps), count=16, device=device,
                   label="ldps checkpoint mode 16×256×256")
@@ -49,7 +48,7 @@ def test_ldps_training_step_batch8_256(benchmark, device):
 def test_ldps_refine_bf16_cuda(benchmark, batch):
     images = sample_batch(256, batch).cuda()
     maps = salplug.build("prior", "center")(images)
-    checkpoint = "shipped" if shipped_checkpoint().exists() else None
+    checkpoint = "shipped"
     refiner = LDPS(checkpoint=checkpoint).cuda()
 
     def call():
@@ -62,7 +61,7 @@ def test_ldps_refine_bf16_cuda(benchmark, batch):
         gap = float((out - refiner(images, maps)).abs().mean())
     benchmark.extra_info["mean_abs_gap_to_fp32"] = round(gap, 5)
     print(f"bf16 against fp32: mean absolute difference {gap:.5f}")
-    benchmark.extra_info["checkpoint"] = checkpoint or "none (untrained: speed only)"
+    benchmark.extra_info["checkpoint"] = checkpoint
 
 
 @pytest.mark.benchmark(group="ldps")

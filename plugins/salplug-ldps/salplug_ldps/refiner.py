@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,27 +10,21 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from salplug.components import ComponentConfig, Refiner
+from salplug.components import SHIPPED, ComponentConfig, Learned, Refiner, seeded
 from salplug.ops import merge, resize
 
 from .model import LDPSNet
 from .relations import match_confidence, pair_labels, pair_loss
 
-SHIPPED = "shipped"
 SHIPPED_FILE = "ldps-mobilenetv2-256.pt"
 
 
-def shipped_checkpoint() -> Path:
-    """Path of the checkpoint installed with the package."""
-    return Path(str(resources.files("salplug_ldps") / "checkpoints" / SHIPPED_FILE))
-
-
-class LDPS(Refiner):
+class LDPS(Learned, Refiner):
     """LDPS (Chen et al., AAAI 2020): deep feature relations to the prior's foreground promote its map."""
 
     name = "ldps"
     example_config = {"checkpoint": None, "backbone_weights": None, "size": 32}
-    learned = True
+    shipped = SHIPPED_FILE
     # The fixed encoder part (stem, blocks 0-2) is always the weight tag's ImageNet weights:
     # checkpoints store the head and encoder blocks 3-6 only, in fp16.
     checkpoint_skip = ("net.encoder.fixed.",)
@@ -77,17 +70,13 @@ class LDPS(Refiner):
                 )
             return self
 
-    def __init__(self, config=None, **options: Any):
-        super().__init__(config, **options)
-        cfg = self.config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.net = LDPSNet(cfg.backbone_weights)
-        self.card: dict[str, Any] = {}
-        if cfg.mode == "checkpoint" and cfg.checkpoint is not None:
-            path = shipped_checkpoint() if cfg.checkpoint == SHIPPED else Path(cfg.checkpoint)
-            self.card = self.load_weights(path)
-        self.eval()
+    def checkpoint_path(self) -> Path | None:
+        """Online mode trains its own network per image: no checkpoint to load."""
+        return super().checkpoint_path() if self.config.mode == "checkpoint" else None
+
+    def build(self, arch: dict[str, Any]) -> None:
+        with seeded(self.config.seed):
+            self.net = LDPSNet(self.config.backbone_weights)
 
     @property
     def untrained(self) -> bool:

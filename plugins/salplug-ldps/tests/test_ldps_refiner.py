@@ -5,9 +5,9 @@ import torch
 
 import salplug
 from salplug.errors import CheckpointError
-from salplug.components import checkpoint_state
+from salplug.components import checkpoint_state, shipped_checkpoint
 from salplug_ldps import LDPS
-from salplug_ldps.refiner import shipped_checkpoint
+from salplug_ldps.refiner import SHIPPED_FILE
 
 FAST = {"checkpoint": None, "backbone_weights": None, "size": 32}
 
@@ -70,9 +70,7 @@ def test_ldps_checkpoint_round_trip(tmp_path):
 
 
 def test_ldps_shipped_checkpoint_is_small_and_documented():
-    path = shipped_checkpoint()
-    if not path.exists():
-        pytest.skip("no shipped checkpoint yet")
+    path = shipped_checkpoint("salplug_ldps", SHIPPED_FILE)
     assert path.stat().st_size < 8 * 2**20
     payload = torch.load(path, weights_only=True)
     assert payload["name"] == "ldps" and "command" in payload["card"] and "data" in payload["card"]

@@ -12,7 +12,6 @@ import salplug
 from salplug.testing import DEVICES, measure
 from salplug.data import sample_batch
 from salplug_lps import LPS
-from salplug_lps.refiner import shipped_checkpoint
 
 
 @pytest.mark.benchmark(group="lps")
@@ -21,12 +20,12 @@ from salplug_lps.refiner import shipped_checkpoint
 def test_lps_refine_batch16_256(benchmark, device, iterations):
     images = sample_batch(256, 16).to(device)
     maps = salplug.build("prior", "center")(images).to(device)
-    checkpoint = "shipped" if shipped_checkpoint().exists() else None
+    checkpoint = "shipped"
     refiner = LPS(checkpoint=checkpoint, iterations=iterations).to(device)
     out = measure(benchmark, lambda: refiner(images, maps), count=16, device=device,
                   label=f"lps T={iterations} 16×256×256")
     assert out.shape == maps.shape and torch.isfinite(out).all()
-    benchmark.extra_info["checkpoint"] = checkpoint or "none (untrained: speed only)"
+    benchmark.extra_info["checkpoint"] = checkpoint
 
 
 @pytest.mark.benchmark(group="lps-training")

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug.components import ComponentConfig, Refiner, checkpoint_architecture
+from salplug.components import SHIPPED, ComponentConfig, Learned, Refiner, seeded
 from salplug.ops import merge, resize
-from salplug.errors import CheckpointError
 
 from .model import LPSNet
 
-SHIPPED = "shipped"
 SHIPPED_FILE = "lps-mobilenetv2.pt"
 BACKBONES = ("mobilenetv2_100", "vgg16", "tf_efficientnet_lite0", "resnet50", "baseline")
 DEFAULTS: dict[str, Any] = {
@@ -32,34 +28,17 @@ SHAPED = ("backbone", "stride", "channels", "dim", "region")
 """The fields that shape weights: a checkpoint only loads into the same values (size may change)."""
 
 
-def shipped_checkpoint() -> Path:
-    """Path of the checkpoint installed with the package (it may not exist yet)."""
-    return Path(str(resources.files("salplug_lps") / "checkpoints" / SHIPPED_FILE))
-
-
-def checkpoint_path(value: str | None) -> Path | None:
-    """The file a `checkpoint` field names; a missing shipped file is an error that says what to do."""
-    if value is None:
-        return None
-    if value != SHIPPED:
-        return Path(value)
-    path = shipped_checkpoint()
-    if not path.is_file():
-        raise CheckpointError(
-            f"refiner 'lps': expected a shipped checkpoint at {path}, got none installed; "
-            "train one (salplug train lps) and pass checkpoint: PATH, or checkpoint: null for an untrained net"
-        )
-    return path
-
-
-class LPS(Refiner):
+class LPS(Learned, Refiner):
     """LPS (Zeng et al., CVPR 2018): p(fg | x) from pixel-to-anchor distances, anchors from the prior's regions."""
 
     name = "lps"
     example_config = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8, "dim": 8}
-    learned = True
     # every learned tensor (backbone included: training may fine-tune it) stored in fp16
     checkpoint_dtype = torch.float16
+    shipped = SHIPPED_FILE
+    defaults = DEFAULTS
+    shaped = SHAPED
+    missing_hint = "train one (salplug train lps) and pass checkpoint: PATH, or checkpoint: null for an untrained net"
 
     class Config(ComponentConfig):
         checkpoint: str | None = Field(
@@ -95,22 +74,10 @@ class LPS(Refiner):
             default=0.0, ge=0, le=0.5, description="LPS's map also wins where its confidence is within this much of the prior's.")
         seed: int = Field(default=0, description="Seed of the random initialisation of the untrained layers.")
 
-    def __init__(self, config=None, **options: Any):
-        super().__init__(config, **options)
-        cfg = self.config
-        path = checkpoint_path(cfg.checkpoint)
-        self.arch = checkpoint_architecture(cfg, DEFAULTS, path, shaped=SHAPED, owner="refiner 'lps'")
-        self.config = cfg = cfg.model_copy(update=self.arch)  # saved checkpoints record the network they hold
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.net = LPSNet(
-                self.arch["backbone"], cfg.backbone_weights, self.arch["channels"], self.arch["dim"],
-                self.arch["region"], self.arch["stride"],
-            )
-        self.card: dict[str, Any] = {}
-        if path is not None:
-            self.card = self.load_weights(path)
-        self.eval()
+    def build(self, arch: dict[str, Any]) -> None:
+        with seeded(self.config.seed):
+            self.net = LPSNet(arch["backbone"], self.config.backbone_weights, arch["channels"], arch["dim"],
+                              arch["region"], arch["stride"])
 
     def forward(self, image: Tensor, saliency: Tensor) -> Tensor:
         height, width = image.shape[-2:]

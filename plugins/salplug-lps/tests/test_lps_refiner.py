@@ -11,7 +11,8 @@ from salplug.components import checkpoint_state
 from salplug_lps import LPS
 from salplug_lps.anchors import iterate
 from salplug_lps.model import Trunk
-from salplug_lps.refiner import shipped_checkpoint
+from salplug.components import shipped_checkpoint
+from salplug_lps.refiner import SHIPPED_FILE
 
 FAST = {"checkpoint": None, "backbone_weights": None, "size": 64, "channels": 8, "dim": 8}
 
@@ -93,7 +94,7 @@ def test_lps_checkpoint_round_trip(tmp_path):
 
 
 def test_lps_shipped_checkpoint_is_small_documented_and_loads():
-    path = shipped_checkpoint()
+    path = shipped_checkpoint("salplug_lps", SHIPPED_FILE)
     payload = torch.load(path, weights_only=True)
     assert path.stat().st_size < 16 * 2**20
     card = payload["card"]
@@ -105,7 +106,7 @@ def test_lps_shipped_checkpoint_is_small_documented_and_loads():
 
 
 def test_lps_missing_shipped_checkpoint_says_what_to_do(monkeypatch, tmp_path):
-    monkeypatch.setattr("salplug_lps.refiner.shipped_checkpoint", lambda: tmp_path / "absent.pt")
+    monkeypatch.setattr("salplug_lps.refiner.LPS.shipped", "absent.pt")
     with pytest.raises(CheckpointError, match="salplug train lps"):
         LPS(backbone_weights=None)
 

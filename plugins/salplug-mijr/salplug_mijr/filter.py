@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from salplug.components import seeded
+
 HARD = 0.15
 CONSISTENT = 0.90
 
@@ -58,8 +60,7 @@ class PairFilter(nn.Module):
 
         The seed governs initialisation and dropout without touching the caller's random state.
         """
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             for layer in self.net:
                 if hasattr(layer, "reset_parameters"):
                     layer.reset_parameters()

@@ -13,9 +13,10 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug.components import ComponentConfig, Refiner, stored_fields
+from salplug.components import ComponentConfig, Refiner, seeded, stored_fields
 from salplug.errors import CheckpointError
 from salplug.data import square
+from salplug.ops import to_hwc
 from salplug.train import log
 
 from .alignment import align, aligned_instances, pair_features
@@ -90,8 +91,7 @@ class MIJR(Refiner):
         stored = self.pool.analysis if self.pool else {}
         self.analysis = self._analysis(stored)
         self.config = self.config.model_copy(update={**self.analysis, "backbone_weights": self._backbone_weights(stored)})
-        with torch.random.fork_rng(devices=[]):  # a random backbone (weights None) is the same on every build
-            torch.manual_seed(self.config.seed)
+        with seeded(self.config.seed):  # a random backbone (weights None) is the same on every build
             self.encoder = Encoder(self.analysis["backbone"], self.config.backbone_weights)
         self.eval()
 
@@ -277,7 +277,7 @@ class MIJR(Refiner):
             raise CheckpointError("refiner 'mijr': expected a fitted pool (index: PATH from salplug train mijr, "
                                   "or MIJR.fit(pool) in Python), got none")
         height, width = image.shape[-2:]
-        images = image.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        images = to_hwc(image)
         maps = saliency.detach().float().clamp(0, 1)[:, 0].cpu().numpy()
         out = []
         for record, prior in zip(self.analyse_targets(images, maps), maps):

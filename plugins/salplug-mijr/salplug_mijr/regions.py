@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from skimage.color import rgb2lab
-from skimage.segmentation import slic
+
+from salplug.ops import superpixels
 
 
 @dataclass
@@ -34,12 +35,6 @@ class Regions:
     @property
     def count(self) -> int:
         return len(self.area)
-
-
-def superpixels(image: np.ndarray, n_segments: int, compactness: float) -> np.ndarray:
-    """SLIC labels 0..n-1 (consecutive) of an H×W×3 RGB image in [0, 1]."""
-    labels = slic(image, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1)
-    return np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
 
 
 def segment_stats(labels: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

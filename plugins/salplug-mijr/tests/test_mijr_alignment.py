@@ -11,7 +11,8 @@ from salplug_mijr.matching import (
     match,
     proposal_similarity,
 )
-from salplug_mijr.regions import adjacency, group, regions, segment_stats, superpixels
+from salplug.ops import superpixels
+from salplug_mijr.regions import adjacency, group, regions, segment_stats
 
 
 def test_grouping_merges_down_to_one_region_with_nested_members():
