@@ -1,7 +1,8 @@
 """Finding the image files a run reads: files and folders, walked recursively, one key each.
 
-Problems (missing paths, empty folders, links that loop, two files sharing a key) come back
-as reasons instead of exceptions, so a run still does everything else.
+Linked folders are walked like any other, each real folder once. Problems (missing paths,
+empty folders, links that loop, pipes and devices, formats that are not read, two files
+sharing a key) come back as reasons instead of exceptions, so a run still does everything else.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`salplug run --engine ray`: the local runner's job and guarantees on a Ray cluster.
 
-The driver decides what to do exactly as the local runner does (`salplug.pipeline._runner.plan_run`:
-manifest, inputs, finished maps skipped). Ray Data then reads and decodes the photos in
+The driver plans through the local runner's own `salplug.pipeline._runner.plan_run` (folder
+lock, manifest, inputs, finished maps skipped), with a `UriFolder` for ``scheme://`` outputs
+in place of the local folder. Ray Data then reads and decodes the photos in
 CPU tasks and hands batches to a pool of actors; each actor builds the chain once (on its
 GPU when it has one) and writes maps atomically with the local runner's writer, so the
 bytes are the same. Ray restarts an actor that dies and retries its batch; a map already
