@@ -29,6 +29,8 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '
 from salplug.distributed._ray_eval import score_chain_ray, score_folder_ray  # noqa: E402
 from salplug.distributed._ray_run import run_chain_on_files_ray  # noqa: E402
 
+pytestmark = pytest.mark.ray
+
 SPEC = {
     "version": 1,
     "steps": [
@@ -63,6 +65,7 @@ def local_cluster():
     ray.shutdown()
 
 
+@pytest.mark.data
 def test_maps_are_byte_identical_to_the_local_runner_and_bad_images_reported(local_cluster, tmp_path):
     folder = photos(tmp_path, 10)
     local = run_chain_on_files(Chain.from_spec(SPEC), [folder], tmp_path / "local", progress=False, save_steps=True)
@@ -77,6 +80,7 @@ def test_maps_are_byte_identical_to_the_local_runner_and_bad_images_reported(loc
     assert len(again.skipped) == 10 and not again.written
 
 
+@pytest.mark.data
 def test_a_filesystem_uri_gets_the_same_maps_manifest_and_resume(local_cluster, tmp_path):
     folder = photos(tmp_path, 5)
     run_chain_on_files(Chain.from_spec(SPEC), [folder], tmp_path / "local", progress=False, save_steps=True)
@@ -95,6 +99,8 @@ def test_a_filesystem_uri_gets_the_same_maps_manifest_and_resume(local_cluster, 
         run_chain_on_files_ray(other, [folder], uri, progress=False)
 
 
+@pytest.mark.data
+@pytest.mark.subprocess
 def test_a_killed_job_resumes_and_writes_the_rest(local_cluster, tmp_path):
     folder = photos(tmp_path, 16)
     spec = tmp_path / "chain.yaml"
@@ -122,6 +128,7 @@ def test_a_killed_job_resumes_and_writes_the_rest(local_cluster, tmp_path):
     same_bytes(tmp_path / "local", out)
 
 
+@pytest.mark.data
 def test_a_folder_another_run_holds_is_refused_before_the_cluster_is_joined(tmp_path):
     folder = photos(tmp_path, 2)
     for out in (tmp_path / "out", tmp_path / "remote"):
@@ -131,6 +138,7 @@ def test_a_folder_another_run_holds_is_refused_before_the_cluster_is_joined(tmp_
         assert not list(out.glob("*.png"))
 
 
+@pytest.mark.data
 def test_eval_scores_and_curves_equal_the_single_process_ones(local_cluster, tmp_path):
     data = FolderDataset(sod_dev(), masks=True)
     view = link_view(data, data.keys[:12], tmp_path / "view", {"dss": sod_dev() / "priors" / "dss"})
@@ -152,6 +160,7 @@ def test_eval_scores_and_curves_equal_the_single_process_ones(local_cluster, tmp
             assert b.curves[key] == pytest.approx(a.curves[key], abs=1e-9, rel=0)
 
 
+@pytest.mark.data
 def test_a_node_removed_mid_run_loses_nothing(tmp_path):
     from ray.cluster_utils import Cluster
 

@@ -15,6 +15,8 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '
 
 from salplug.distributed._ray_eval import score_chain_ray  # noqa: E402
 
+pytestmark = pytest.mark.ray
+
 
 @pytest.fixture(scope="module")
 def local_cluster():
