@@ -85,6 +85,7 @@ def test_the_cli_refuses_a_folder_in_use_in_one_line(tmp_path, capsys):
     assert not list(out.glob("*.png"))
 
 
+@pytest.mark.subprocess
 def test_two_runs_of_different_chains_started_together_never_mix_maps(tmp_path):
     photos, out = _photos(tmp_path / "in", 6), tmp_path / "out"
     jobs = []
