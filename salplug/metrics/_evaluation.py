@@ -220,7 +220,7 @@ def score_folder(
     scorer.result.failed.update(clashes)
     warned: set[Path] = set()
 
-    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def pairs() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         for key in tqdm(dataset.keys, desc=name, unit="image", disable=not progress):
             try:
                 yield key, *load_map_pair(dataset, key, maps, folder, warned)
@@ -228,7 +228,8 @@ def score_folder(
                 scorer.result.failed[err.path] = err.reason
 
     for batch in size_batches(pairs(), lambda pair: pair[2].shape, batch_size):
-        scorer.add(stack_uint8([p for _, p, _ in batch]), stack_uint8([m for _, _, m in batch]), [k for k, _, _ in batch])
+        keys, predictions, masks = zip(*batch)
+        scorer.add(stack_uint8(list(predictions)), stack_uint8(list(masks)), keys)
     return scorer.finish()
 
 

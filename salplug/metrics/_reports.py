@@ -63,8 +63,8 @@ def format_comparison(a: str, b: str, differences: dict[str, PairedDifference]) 
     if not differences:
         return f"{a} − {b}: no metric here has per-image scores to compare"
     return "\n".join(
-        f"{a} − {b}  {LABELS.get(metric, metric)}: {d.mean:+.4f}, {d.level:.0%} interval [{d.low:+.4f}, {d.high:+.4f}] "
-        f"over {d.count} images"
+        f"{a} − {b}  {LABELS.get(metric, metric)}: {d.mean:+.4f}, "
+        f"{d.level:.0%} interval [{d.low:+.4f}, {d.high:+.4f}] over {d.count} images"
         for metric, d in differences.items()
     )
 
