@@ -102,6 +102,7 @@ def test_a_rank_with_nothing_in_a_short_batch_still_gets_a_sample():
     assert [i for r in range(2) for b in batches[r][:1] for _, i in b] == whole[:4]
 
 
+@pytest.mark.subprocess
 def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
     folder = make_folder(tmp_path / "data")
     single = train(folder, tmp_path / "one" / "m.pt")
@@ -116,6 +117,7 @@ def test_two_gloo_processes_end_with_the_weights_of_one(tmp_path):
     assert (tmp_path / "two" / "m.log.jsonl").read_text().count("\n") == 6
 
 
+@pytest.mark.subprocess
 def test_cli_nproc_launches_torchrun_and_matches_one_process(tmp_path):
     folder = make_folder(tmp_path / "data", count=9)
     common = ["train", "baseline", "--set", f"data={folder}", "--set", "size=64", "--set", "epochs=1",
