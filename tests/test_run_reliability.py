@@ -305,3 +305,16 @@ def test_a_file_uri_output_inside_an_input_folder_is_not_walked(tmp_path):
     plan = plan_run(chain(), [photos], UriFolder(maps.as_uri()), overwrite=False, save_steps=False, manifest=False)
     assert sorted(item.key for item in plan.todo) == ["im1", "im2"]
     assert plan.report.skipped == [f"{maps.as_uri()}/im0.png"] and plan.report.failed == {}
+
+
+def test_a_file_system_without_locks_runs_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="cannot lock .salplug-run.lock"):
+        report = run_chain_on_files(chain(), [_photos(tmp_path / "in")], tmp_path / "out", progress=False)
+    assert len(report.written) == 3

@@ -9,6 +9,7 @@ refused unless it overwrites, and a folder of maps without a manifest is not tru
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import importlib.metadata
 import json
@@ -92,6 +93,10 @@ def judge_manifest(now: dict[str, Any], old_text: str | None, maps: int, *, wher
     return now
 
 
+NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
+"""What `flock` answers on a file system without locks."""
+
+
 class OutputFolderError(SalplugError, ValueError):
     """An output folder a run cannot write now: another run holds it."""
 
@@ -156,7 +161,8 @@ class LocalFolder:
 
         Two chains writing one folder at once would mix their maps, and both would pass the
         manifest check, since neither has written its manifest yet. The lock is released when
-        the run ends, or when its process dies.
+        the run ends, or when its process dies. On a file system that has no locks (some network
+        and FUSE mounts) the run goes on with a warning, since refusing would stop every run there.
         """
         self.path.mkdir(parents=True, exist_ok=True)
         path = self.path / self.LOCK
@@ -169,6 +175,13 @@ class LocalFolder:
                 raise OutputFolderError(f"{self.path} is in use by another salplug run (process {holder}, "
                                         f"holding {path}); expected a folder no run is writing: wait for that run "
                                         "to end, or write to another folder") from None
+            except OSError as err:
+                if err.errno not in NO_LOCKS:
+                    raise
+                warnings.warn(f"{self.path}: its file system cannot lock {self.LOCK} ({err.strerror}), so a second "
+                              "run into this folder meanwhile would not be refused", stacklevel=3)
+                yield
+                return
             handle.seek(0)
             handle.truncate()
             handle.write(f"{os.getpid()}\n")
