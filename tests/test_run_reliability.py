@@ -318,3 +318,12 @@ def test_a_file_system_without_locks_runs_with_a_warning(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="cannot lock .salplug-run.lock"):
         report = run_chain_on_files(chain(), [_photos(tmp_path / "in")], tmp_path / "out", progress=False)
     assert len(report.written) == 3
+
+
+def test_an_output_that_is_a_file_is_one_line(tmp_path, capsys):
+    spec = tmp_path / "c.yaml"
+    spec.write_text(SPEC % 3)
+    (tmp_path / "maps").write_text("not a folder")
+    assert main(["run", "--chain", str(spec), str(_photos(tmp_path / "in")), "-o", str(tmp_path / "maps")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"salplug: error: {tmp_path / 'maps'}: expected a folder for the maps, got a file\n"

@@ -98,7 +98,7 @@ NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 class OutputFolderError(SalplugError, ValueError):
-    """An output folder a run cannot write now: another run holds it."""
+    """An output folder a run cannot write: another run holds it, or it is a file."""
 
 
 class LocalFolder:
@@ -164,6 +164,8 @@ class LocalFolder:
         the run ends, or when its process dies. On a file system that has no locks (some network
         and FUSE mounts) the run goes on with a warning, since refusing would stop every run there.
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputFolderError(f"{self.path}: expected a folder for the maps, got a file")
         self.path.mkdir(parents=True, exist_ok=True)
         path = self.path / self.LOCK
         with open(path, "a+", encoding="utf-8") as handle:
