@@ -27,6 +27,7 @@ from __future__ import annotations
 import pluggy
 
 from salplug.host._chains import ChainRegistrar
+from salplug.host._commands import CommandRegistrar
 from salplug.host._registry import Registrar
 
 hookspec = pluggy.HookspecMarker("salplug")
@@ -102,4 +103,18 @@ def salplug_register_chains(register: ChainRegistrar) -> None:
     line. `default=True` makes it the chain ``salplug run`` uses without ``--chain``; only
     one installed chain may claim that. A name registered by two distributions is shown as
     a conflict by ``salplug plugins``, and the first registration stays.
+    """
+
+
+@hookspec
+def salplug_register_commands(register: CommandRegistrar) -> None:
+    """Register a plugin's tools as `salplug.host.Command` objects: ``salplug PLUGIN TOOL``.
+
+    Each command has a `name` (unique within the plugin), a help line, a function adding
+    argparse arguments and a function that runs it with the parsed arguments and returns the
+    exit code (None means 0). The tools appear under the plugin's name (its entry-point name),
+    are listed by ``salplug plugins`` and take ``--help``. Raise a `salplug.SalplugError` for a
+    failure the user can fix: the command line prints it as one line and exits with 2. A
+    plugin named like a core command (``run``, ``eval``, ...) has its tools left out and the
+    clash shown as its error. `Command.main(argv)` runs a tool from Python.
     """

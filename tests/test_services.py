@@ -1,7 +1,9 @@
-"""Services the core gives plugins: shipped checkpoints, learned components, images as arrays, superpixels."""
+"""Services the core gives plugins: shipped checkpoints, learned components, images as arrays, superpixels,
+and tools registered as ``salplug PLUGIN TOOL`` commands."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 import torch
 from torch import nn
 
+import salplug
+from salplug.cli import main
 from salplug.components import (
     SHIPPED,
     ComponentConfig,
@@ -19,7 +23,9 @@ from salplug.components import (
     seeded,
     shipped_checkpoint,
 )
-from salplug.errors import CheckpointError
+from salplug.data import read_image, write_png
+from salplug.errors import CheckpointError, SalplugError
+from salplug.host import Command, view_command
 from salplug.ops import superpixels, to_hwc
 
 
@@ -118,3 +124,103 @@ def test_superpixels_are_consecutive_labels_of_the_image():
     assert labels.shape == (40, 60)
     assert np.array_equal(np.unique(labels), np.arange(labels.max() + 1))
     assert not set(np.unique(labels[:, :25])) & set(np.unique(labels[:, 35:]))  # no segment crosses the edge
+
+
+def greet_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--times", type=int, default=1)
+
+
+def greet(args: argparse.Namespace) -> int:
+    if args.times < 0:
+        raise SalplugError(f"--times: expected 0 or more, got {args.times}")
+    print("hello " * args.times)
+    return 3 if args.times == 3 else 0
+
+
+class Greeter:
+    @salplug.hookimpl
+    def salplug_register_commands(self, register):
+        register(Command("greet", "say hello", greet_arguments, greet))
+
+
+@pytest.fixture
+def registered():
+    """Plugins registered in Python for one test, forgotten after it."""
+    try:
+        yield salplug.register_plugin
+    finally:
+        salplug.reload_plugins()
+
+
+def test_a_registered_command_is_a_subcommand_that_runs(registered, capsys):
+    info = registered(Greeter(), name="greeter")
+    assert info.ok and info.commands == ["greet"]
+    assert main(["greeter", "greet", "--times", "2"]) == 0
+    assert capsys.readouterr().out.startswith("hello hello")
+    assert main(["greeter", "greet", "--times", "3"]) == 3
+    assert main(["greeter", "greet", "--times", "-1"]) == 2
+    assert "salplug: error: --times: expected 0 or more, got -1" in capsys.readouterr().err
+    assert main(["plugins"]) == 0
+    assert "command: greet" in capsys.readouterr().out
+
+
+def test_a_plugin_without_its_tool_name_is_a_usage_error(registered, capsys):
+    registered(Greeter(), name="greeter")
+    assert main(["greeter"]) == 2
+    assert "TOOL" in capsys.readouterr().err
+    assert main(["greeter", "--help"]) == 0
+    assert "greet" in capsys.readouterr().out
+
+
+def test_a_command_runs_from_python_without_the_salplug_parser(capsys):
+    assert Command("greet", "say hello", greet_arguments, greet).main(["--times", "1"]) == 0
+    assert capsys.readouterr().out.strip() == "hello"
+
+
+def test_a_bad_command_registration_is_the_plugins_error(registered):
+    class Broken:
+        @salplug.hookimpl
+        def salplug_register_commands(self, register):
+            register(Command("Bad Name", "x", greet_arguments, greet))
+
+    info = registered(Broken(), name="broken")
+    assert not info.ok and "must be lower-case" in info.errors[0] and info.commands == []
+
+    class NotACommand:
+        @salplug.hookimpl
+        def salplug_register_commands(self, register):
+            register(greet)
+
+    assert "expected a salplug.host.Command" in registered(NotACommand(), name="loose").errors[0]
+
+
+def test_a_plugin_named_like_a_core_command_has_its_tools_left_out(registered, capsys):
+    info = registered(Greeter(), name="eval")
+    assert main(["plugins"]) == 0
+    assert "'eval' is a salplug command" in info.errors[0]
+    assert main(["eval", "greet"]) == 2  # still the core's eval
+
+
+def test_the_view_command_links_the_chosen_images_masks_and_priors(tmp_path, capsys):
+    data, maps = tmp_path / "data", tmp_path / "maps"
+    for stem in ("a", "b", "c"):
+        write_png(data / "images" / f"{stem}.png", np.full((4, 4, 3), 100, np.uint8))
+        write_png(data / "masks" / f"{stem}.png", np.full((4, 4), 255, np.uint8))
+        write_png(maps / f"{stem}.png", np.full((4, 4), 128, np.uint8))
+
+    def last(parser):
+        parser.add_argument("--count", type=int, default=1)
+
+    def select(args):
+        dataset = salplug.data.FolderDataset(data, masks=True)
+        return dataset, dataset.keys[-args.count:]
+
+    command = view_command("view", "the last images", add_arguments=last, select=select, what="last images of {data}")
+    out = tmp_path / "view"
+    assert command.main(["--data", str(data), "--count", "2", "--priors", f"base={maps}", "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"linked 2 last images of {data} into {out}"
+    assert sorted(p.stem for p in (out / "images").iterdir()) == ["b", "c"]
+    assert sorted(p.stem for p in (out / "priors" / "base").iterdir()) == ["b", "c"]
+    assert read_image(out / "images" / "b.png").shape == (4, 4, 3)
+    with pytest.raises(SalplugError, match="--priors: expected NAME=FOLDER, got 'base'"):
+        command.main(["--data", str(data), "--priors", "base", "-o", str(out)])

@@ -90,7 +90,9 @@ def _plugins(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS")]
     for p in plugins:
-        components = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.components.items())
+        listed = [*(f"{kind}: {', '.join(names)}" for kind, names in p.components.items()),
+                  *([f"command: {', '.join(p.commands)}"] if p.commands else [])]
+        components = "; ".join(listed)
         rows.append((p.name, p.distribution, p.version or "-", _status(p), components or "-"))
     print(_table(rows))
     for p in plugins:
@@ -614,7 +616,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         command.add_arguments(sub.add_parser(name, help=command.help, description=command.help))
+    _add_plugin_tools(sub)
     return parser
+
+
+def _add_plugin_tools(sub: argparse._SubParsersAction) -> None:
+    """``salplug PLUGIN TOOL`` for each plugin that registers commands (``salplug_register_commands``)."""
+    host = get_host()
+    for plugin, tools in sorted(host.commands.items()):
+        if plugin in COMMANDS:
+            note = f"its commands ({', '.join(tools)}) are left out: {plugin!r} is a salplug command"
+            if note not in host.plugins[plugin].errors:
+                host.plugins[plugin].errors.append(note)
+            continue
+        summary = f"tools of plugin {plugin!r}: {', '.join(tools)}"
+        chooser = sub.add_parser(plugin, help=summary, description=summary).add_subparsers(
+            dest="plugin_tool", metavar="TOOL", required=True)
+        for name, tool in tools.items():
+            tool.add_arguments(chooser.add_parser(name, help=tool.help, description=tool.help))
+
+
+def _plugin_tool(args: argparse.Namespace) -> int:
+    code = get_host().commands[args.command][args.plugin_tool].run(args)
+    return EXIT_OK if code is None else code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -632,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            return COMMANDS[args.command].run(args)
+            return (COMMANDS[args.command].run if args.command in COMMANDS else _plugin_tool)(args)
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_OK

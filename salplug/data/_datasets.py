@@ -107,7 +107,7 @@ def split(stems: Iterable[str], k: int, fold: int, part: str) -> list[str]:
 
 
 OUT_OF_FOLD_HINT = ("make the baseline's out-of-fold maps: "
-                    "python -m salplug_baseline.out_of_fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof")
+                    "salplug baseline out-of-fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof")
 """What a trainer whose prior maps are missing tells the user (salplug-baseline makes them)."""
 
 

@@ -23,6 +23,7 @@ import pluggy
 from salplug import hookspecs
 from salplug.components._base import KINDS
 from salplug.host._chains import ChainRegistrar, ChainRegistry
+from salplug.host._commands import Command, CommandRegistrar
 from salplug.host._registry import Registrar, Registry
 
 ENTRY_POINT_GROUP = "salplug"
@@ -35,6 +36,7 @@ HOOKS = {
     "metric": "salplug_register_metrics",
     "trainer": "salplug_register_trainers",
 }
+COMMANDS_HOOK = "salplug_register_commands"
 SPECS = frozenset(name for name in vars(hookspecs) if name.startswith("salplug_"))
 """Every hook a plugin may implement: the functions of `salplug.hookspecs`."""
 
@@ -48,6 +50,8 @@ class PluginInfo:
     distribution: str
     version: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    """Its tools, run as ``salplug PLUGIN TOOL``."""
     chains: list[str] = field(default_factory=list)
     """Named chain specs it ships (``salplug run --chain NAME``)."""
     errors: list[str] = field(default_factory=list)
@@ -135,6 +139,8 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}
+        self.commands: dict[str, dict[str, Command]] = {}
+        """Plugin name to its commands by name: the ``salplug PLUGIN TOOL`` subcommands."""
         self.chains = ChainRegistry()
 
     def discover(self) -> None:
@@ -187,6 +193,9 @@ class PluginHost:
         for impl in self.pm.hook.salplug_register_chains.get_hookimpls():
             if impl.plugin_name == info.name:
                 self._call_chains(impl, info)
+        for impl in getattr(self.pm.hook, COMMANDS_HOOK).get_hookimpls():
+            if impl.plugin_name == info.name:
+                self._call_commands(impl, info)
         return info
 
     def _unknown_hooks(self, plugin: Any, name: str) -> list[str]:
@@ -213,14 +222,16 @@ class PluginHost:
         info.chains.extend(registrar.registered)
         info.conflicts.extend(registrar.problems)
 
+    def _call_commands(self, impl: pluggy.HookImpl, info: PluginInfo) -> None:
+        registrar = CommandRegistrar(info.name)
+        self._invoke(impl, registrar, info)
+        if registrar.commands:
+            self.commands.setdefault(info.name, {}).update(registrar.commands)
+            info.commands.extend(registrar.commands)
+
     def _call_registration(self, impl: pluggy.HookImpl, kind: str, info: PluginInfo) -> None:
         registrar = Registrar(self.registries[kind], info.name, info.distribution)
-        try:
-            impl.function(**{arg: registrar for arg in impl.argnames})
-        except BaseException as err:
-            if not _isolated(err):
-                raise
-            info.errors.append(f"{impl.function.__name__} failed: {_error_text(err)}")
+        self._invoke(impl, registrar, info)
         if registrar.registered:
             info.components.setdefault(kind, []).extend(registrar.registered)
         for name, taken in registrar.clashes:

@@ -1,7 +1,11 @@
 """A2S (Zhou et al., TCSVT): activation-to-saliency pseudo labels, then a self-rectifying detector."""
 
-import salplug
+import argparse
 
+import salplug
+from salplug.host import Command
+
+from . import portable_state
 from .stage1 import A2SStage1
 from .stage2 import A2S
 from .train_stage1 import A2SStage1Trainer
@@ -20,3 +24,21 @@ def salplug_register_priors(register):
 def salplug_register_trainers(register):
     register(A2SStage1Trainer)
     register(A2STrainer)
+
+
+def _portable_state_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="full run state (<out stem>.state.pt)")
+    parser.add_argument("dest", help="portable state to write; copy it beside `out` as <out stem>.state.pt to resume")
+    parser.add_argument("--compare", action="store_true",
+                        help="also rebuild the labels as a resume would and print how far they are from the true ones")
+
+
+def _portable_state(args: argparse.Namespace) -> None:
+    """`portable_state.main`, which keeps the run-state format in step with the trainer."""
+    portable_state.main([args.source, args.dest, *(["--compare"] if args.compare else [])])
+
+
+@salplug.hookimpl
+def salplug_register_commands(register):
+    register(Command("portable-state", "write a stage-2 run state without its labels, small enough to move",
+                     _portable_state_arguments, _portable_state))

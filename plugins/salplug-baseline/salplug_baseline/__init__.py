@@ -2,6 +2,7 @@
 
 import salplug
 
+from . import out_of_fold
 from .backbone import BaselineFeatures
 from .prior import Baseline
 from .train import BaselineTrainer
@@ -22,3 +23,8 @@ def salplug_register_priors(register):
 @salplug.hookimpl
 def salplug_register_trainers(register):
     register(BaselineTrainer)
+
+
+@salplug.hookimpl
+def salplug_register_commands(register):
+    register(out_of_fold.COMMAND)

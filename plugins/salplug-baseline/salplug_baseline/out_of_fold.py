@@ -1,6 +1,6 @@
 """Out-of-fold maps: a map for every image of a dataset, each from a fold model that never trained on it.
 
-    python -m salplug_baseline.out_of_fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof
+    salplug baseline out-of-fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof
 
 Fold model k (checkpoint ``fold<k>``, or a path given with ``--checkpoints``) trained on
 every fold but k; its card records the rule, and this command maps exactly fold k's
@@ -22,7 +22,8 @@ import torch
 
 from salplug.pipeline import Chain, ManifestError, RunReport, run_chain_on_files
 from salplug.data import FolderDataset, atomic_write, split, subset
-from salplug.errors import CheckpointError, SalplugError
+from salplug.errors import CheckpointError
+from salplug.host import Command
 
 from .prior import Baseline
 
@@ -76,31 +77,29 @@ def out_of_fold(data_root: str | Path, out: str | Path, checkpoints: list[str], 
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m salplug_baseline.out_of_fold", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset folder with images/ (DUTS-TR)")
     parser.add_argument("-o", "--out", required=True, help="folder for the maps (<stem>.png)")
     parser.add_argument("--checkpoints", nargs="+", default=["fold0", "fold1"],
                         help="fold models in fold order: shipped tags or paths (default: fold0 fold1)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--overwrite", action="store_true", help="rewrite maps that exist")
     parser.add_argument("--stems", help="text file of stems, one per line: map only these (e.g. a validation set; "
                         "a later run without it adds the rest)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     started = time.time()
     only = None if args.stems is None else set(Path(args.stems).read_text(encoding="utf-8").split())
-    try:
-        report = out_of_fold(args.data, args.out, args.checkpoints, batch_size=args.batch_size, device=args.device,
-                             overwrite=args.overwrite, only=only)
-    except SalplugError as err:
-        print(f"out_of_fold: error: {err}", file=sys.stderr)
-        return 2
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    report = out_of_fold(args.data, args.out, args.checkpoints, batch_size=args.batch_size, device=device,
+                         overwrite=args.overwrite, only=only)
     for path, reason in sorted(report.failed.items()):
         print(f"failed: {path}: {reason}", file=sys.stderr)
     print(f"{report.summary()} in {time.time() - started:.0f}s")
     return 1 if report.failed else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+COMMAND = Command("out-of-fold", "map every image of a dataset with the fold model that never trained on it",
+                  add_arguments, run)

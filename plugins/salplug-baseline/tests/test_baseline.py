@@ -11,7 +11,8 @@ from salplug.components import shipped_checkpoint
 from salplug.errors import CheckpointError
 from salplug.data import read_map, write_png
 from salplug_baseline import Baseline, BaselineFeatures
-from salplug_baseline.out_of_fold import main as out_of_fold_main
+from salplug.pipeline import ManifestError
+from salplug_baseline.out_of_fold import COMMAND as OUT_OF_FOLD
 from salplug_baseline.prior import SHIPPED_FILES
 from salplug_baseline.train import saliency_loss, training_keys
 
@@ -70,18 +71,18 @@ def test_fold_training_then_out_of_fold_maps_cover_every_image(dataset, tmp_path
     out = tmp_path / "maps"
     stems = tmp_path / "stems.txt"
     stems.write_text("img1\nimg6\n")
-    assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(fold0), str(fold1),
+    assert OUT_OF_FOLD.main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(fold0), str(fold1),
                              "--stems", str(stems)]) == 0
     assert sorted(p.stem for p in out.glob("*.png")) == ["img1", "img6"]
     assert "2 written" in capsys.readouterr().out
-    assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(fold0), str(fold1)]) == 0
+    assert OUT_OF_FOLD.main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(fold0), str(fold1)]) == 0
     assert sorted(p.stem for p in out.glob("*.png")) == [f"img{i}" for i in range(8)]
     assert read_map(out / "img3.png").shape == (48, 64)
     assert "6 written" in capsys.readouterr().out  # the two mapped before are kept
     moved = tmp_path / "f0-copy.pt"
     moved.write_bytes(fold0.read_bytes())
-    assert out_of_fold_main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(moved), str(fold1)]) == 2
-    assert "holds out-of-fold maps of other fold models" in capsys.readouterr().err
+    with pytest.raises(ManifestError, match="holds out-of-fold maps of other fold models"):
+        OUT_OF_FOLD.main(["--data", str(dataset), "-o", str(out), "--checkpoints", str(moved), str(fold1)])
 
 
 def test_out_of_fold_refuses_a_model_of_another_fold(dataset, tmp_path):

@@ -2,6 +2,7 @@
 
 import salplug
 
+from . import validation
 from .refiner import LPS
 from .train import LPSTrainer
 
@@ -16,3 +17,8 @@ def salplug_register_refiners(register):
 @salplug.hookimpl
 def salplug_register_trainers(register):
     register(LPSTrainer)
+
+
+@salplug.hookimpl
+def salplug_register_commands(register):
+    register(validation.COMMAND)

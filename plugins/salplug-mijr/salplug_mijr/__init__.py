@@ -2,6 +2,7 @@
 
 import salplug
 
+from . import ceilings, validation
 from .pool import PoolImage
 from .refiner import MIJR
 from .train import MIJRTrainer
@@ -17,3 +18,9 @@ def salplug_register_refiners(register):
 @salplug.hookimpl
 def salplug_register_trainers(register):
     register(MIJRTrainer)
+
+
+@salplug.hookimpl
+def salplug_register_commands(register):
+    register(validation.COMMAND)
+    register(ceilings.COMMAND)

@@ -11,7 +11,7 @@ blends it. Run it with a pool that holds none of the dataset's images (or, with 
 one fitted on the other half); `--set pool_labels=masks` gives the retrieved instances their
 true labels (an upper bound on what better pseudo GT could do):
 
-    python -m salplug_mijr.ceilings --dataset DIR --prior NAME --index POOL [--half odd] [--set blend=0.25]
+    salplug mijr ceilings --dataset DIR --prior NAME --index POOL [--half odd] [--set blend=0.25]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 
 from salplug.pipeline import parse_settings
 from salplug.data import SODDataset, index_folder, read_image, read_map, square
+from salplug.host import Command
 from salplug.metrics import Scorer, read_uint8
 
 from .analysis import Record
@@ -149,8 +150,7 @@ def ceilings(refiner: MIJR, targets: list[Target], folds: int = 5,
     return score(refiner, targets, metrics)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m salplug_mijr.ceilings", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, type=Path)
     parser.add_argument("--prior", required=True, help="prior folder name under DATASET/priors")
     parser.add_argument("--half", choices=["even", "odd"], default=None,
@@ -160,7 +160,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                         help="refiner config field (VALUE read as YAML), e.g. blend=0.25")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     refiner = MIJR(index=args.index, **parse_settings(args.settings, "FIELD=VALUE"))
     dataset = SODDataset(args.dataset, half=args.half)
     with torch.no_grad():
@@ -173,5 +175,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{name:42s} {s['mae']:7.4f} {s['max_f']:7.4f} {s['mean_f']:7.4f} {s.get('fallbacks', 0):9d}")
 
 
-if __name__ == "__main__":
-    main()
+COMMAND = Command("ceilings", "score how far each piece of MIJR carries a detector's map, on images with masks",
+                  add_arguments, run)

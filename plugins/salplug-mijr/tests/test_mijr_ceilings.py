@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from mijr_synthetic import pool, scene
 from salplug_mijr import MIJR
-from salplug_mijr.ceilings import SOURCES, ceilings, main, make_target
+from salplug_mijr.ceilings import COMMAND, SOURCES, ceilings, make_target
 
 from salplug.metrics import Scorer
 
@@ -50,7 +50,7 @@ def test_ceilings_command_reads_a_dataset_folder(tmp_path, capsys):
         cv2.imwrite(str(tmp_path / "data" / "priors" / "base" / f"im{i}.png"), (base * 255).astype(np.uint8))
         cv2.imwrite(str(tmp_path / "data" / "masks" / f"im{i}.png"), mask)
     capsys.readouterr()  # the fit's log
-    main(["--dataset", str(tmp_path / "data"), "--prior", "base", "--half", "odd", "--index", str(index),
+    COMMAND.main(["--dataset", str(tmp_path / "data"), "--prior", "base", "--half", "odd", "--index", str(index),
           "--folds", "2", "--set", "backbone_weights=null"])
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"prior base, 2 held-out images (odd), pool {index}, pool labels pseudo"

@@ -144,7 +144,7 @@ def test_validation_links_the_fold_images_the_pool_left_out(tmp_path):
                 projection_images=2, backbone_weights=None, size=64, segments=40, proposals=12, neighbours=2).run()
     pooled = {r.key for r in MIJR(index=str(out), backbone_weights=None).pool.records}
     view = tmp_path / "val"
-    validation.main(["--data", str(data), "--maps", str(maps), "--pool-size", "4", "--pool-fold", "1",
+    validation.COMMAND.main(["--data", str(data), "--maps", str(maps), "--pool-size", "4", "--pool-fold", "1",
                      "--priors", f"base={maps}", "-o", str(view)])
     held = {p.stem for p in (view / "images").iterdir()}
     fold = held_fold(data, 2, 1)
