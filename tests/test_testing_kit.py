@@ -390,7 +390,7 @@ def test_each_check_fails_a_component_that_breaks_its_rule(component, name, mess
 
 
 def test_every_check_has_a_broken_component_above():
-    every = {f.__name__ for f in salplug.testing._checks.CHECKS.values() for f in f} | {"check_weights_round_trip"}
+    every = {f.__name__ for group in salplug.testing.checks.CHECKS.values() for f in group} | {"check_weights_round_trip"}
     assert every == {name for _, name, _ in BROKEN}
 
 

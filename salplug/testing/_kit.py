@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from salplug.components._base import Component, ComponentConfig, Configurable, Trainer
-from salplug.testing._checks import Case, ConformanceError, Inputs, checks_for, describe, random_inputs
+from salplug.testing.checks import Case, ConformanceError, Inputs, checks_for, describe, random_inputs
 
 EXAMPLE_MAPS = Path(skimage.data_dir)
 """A folder every install has (scikit-image's data) holding grayscale pictures named after
