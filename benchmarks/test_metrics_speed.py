@@ -24,6 +24,8 @@ from salplug.metrics import prepare_uint8
 from tests.pysod_reference import reference
 from tests.shared_data import sod_dev_pairs
 
+pytestmark = pytest.mark.data
+
 TARGET = 3.0
 ROUNDS = 5
 BATCH = 16

@@ -23,6 +23,8 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install '
 
 from salplug.distributed import run_chain_on_files_ray  # noqa: E402
 
+pytestmark = [pytest.mark.ray, pytest.mark.data]
+
 COUNT = 96
 SPEC = {"version": 1, "steps": [
     {"kind": "prior", "component": "center"},
