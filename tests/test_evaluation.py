@@ -242,3 +242,13 @@ def test_scoring_no_images_raises_instead_of_returning_nan(dataset):
         score_folder(data, dataset / "priors" / "p", "p")
     with pytest.raises(DatasetError, match="got 1 pair, none in the odd half"):
         score_chain(data, salplug.Chain([salplug.build("prior", "center")]), "c")
+
+
+def test_a_16_bit_mask_of_0_and_1_is_read_as_binary_too(dataset):
+    expected = score_folder(SODDataset(dataset), dataset / "priors" / "p", "p")
+    path = dataset / "masks" / "b.png"
+    cv2.imwrite(str(path), (cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 128).astype(np.uint16))
+    assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    with pytest.warns(UserWarning, match="b.png: maximum value 1"):
+        got = score_folder(SODDataset(dataset), dataset / "priors" / "p", "p")
+    assert got.scores == expected.scores

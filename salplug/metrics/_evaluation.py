@@ -10,6 +10,7 @@ give the same numbers.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -66,12 +67,14 @@ def read_mask_uint8(path: str | Path, warned: set[Path] | None = None) -> np.nda
     """A mask as `read_uint8` reads it, except that one whose maximum is 1 is a 0/1 mask, made 0/255.
 
     Masks are binarised at > 128, so a 0/1 mask (as many PySODEvalToolkit users store them)
-    would be all background and score F = 0. The first such mask of a folder is named in a
+    would be all background and score F = 0. The maximum is taken at the file's own bit
+    depth, so a 16-bit 0/1 mask counts too. The first such mask of a folder is named in a
     warning; `warned` holds the folders already named, so one pass warns once per folder.
     """
-    mask = read_uint8(path)
-    if mask.max() != 1:
-        return mask
+    values = read_map(path)
+    top = float(values.max())
+    if not (math.isclose(top * 255, 1, rel_tol=1e-4) or math.isclose(top * 65535, 1, rel_tol=1e-4)):
+        return np.round(values * 255).astype(np.uint8)
     path = Path(path)
     if warned is None or path.parent not in warned:
         warnings.warn(f"{path}: maximum value 1, read as a 0/1 mask (1 = salient), as PySODEvalToolkit datasets "
@@ -79,7 +82,7 @@ def read_mask_uint8(path: str | Path, warned: set[Path] | None = None) -> np.nda
                       stacklevel=2)
         if warned is not None:
             warned.add(path.parent)
-    return mask * np.uint8(255)
+    return np.where(values > 0, np.uint8(255), np.uint8(0))
 
 
 def quantize(saliency: Tensor) -> Tensor:
