@@ -198,15 +198,15 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files or folders (walked recursively)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the maps, OUT/<key>.png")
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
-    parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
-    parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
-    parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
     parser.add_argument("--max-batch-pixels", type=_positive, default=BATCH_PIXELS, metavar="N",
                         help=f"pixels per batch at most, so large photos go in smaller batches; a larger photo "
                              f"goes alone (default {BATCH_PIXELS}, suited to 8 GB of memory)")
     parser.add_argument("--max-image-pixels", type=_positive, default=MAX_IMAGE_PIXELS, metavar="N",
                         help=f"larger photos are reported as failed, not decoded (default {MAX_IMAGE_PIXELS}, "
                              "a 30000×5000 panorama)")
+    parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
+    parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_engine(parser)
     _add_chain_settings(parser)
@@ -291,11 +291,11 @@ def _run(args: argparse.Namespace) -> int:
             args.inputs,
             args.output,
             batch_size=args.batch_size,
+            max_batch_pixels=args.max_batch_pixels,
+            max_image_pixels=args.max_image_pixels,
             overwrite=args.overwrite,
             save_steps=args.save_steps,
             progress=not args.no_progress,
-            max_batch_pixels=args.max_batch_pixels,
-            max_image_pixels=args.max_image_pixels,
         )
     print(f"{report.summary()} -> {args.output}")
     for path, reason in report.failed.items():
