@@ -1,4 +1,5 @@
-"""timm backbones: weight-tag resolution order, real ImageNet weights, feature shapes, conformance."""
+"""timm backbones: weight-tag resolution order, real ImageNet weights, feature shapes (the kit checks
+the rest in tests/test_testing_kit.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import torch.nn.functional as F
 
 from salplug.builtins.backbones import EfficientNetLite0, MobileNetV2, ResNet50, TimmBackbone, VGG16
 from salplug.data._samples import sample_tensor
-from salplug.testing import check_component
 from salplug.components import _weight_tags as weight_tags
 from salplug.errors import WeightsNotFoundError
 from salplug.components._weight_tags import ENV_DIR, classifier, load_matching, resolve
@@ -180,8 +180,3 @@ def test_weights_path_without_tag_is_a_config_error():
 
     with pytest.raises(ConfigError, match="weights_path"):
         MobileNetV2(weights=None, weights_path="x.pth")
-
-
-@pytest.mark.parametrize(("cls", "config"), [(MobileNetV2, {}), (EfficientNetLite0, {}), (ResNet50, {"weights": None})])
-def test_conformance(cls, config):
-    check_component(cls, config, shape=(2, 37, 53))
