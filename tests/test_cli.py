@@ -294,6 +294,7 @@ def test_ctrl_c_during_eval_exits_130_with_one_line(tmp_path, capsys, monkeypatc
     root = tmp_path / "set"
     for sub in ("images", "masks", "priors/p"):
         (root / sub).mkdir(parents=True)
+        cv2.imwrite(str(root / sub / "a.png"), np.zeros((8, 8), np.uint8))
     assert main(["eval", "--dataset", str(root), "--priors", "p"]) == 130
     err = capsys.readouterr().err
     assert err.startswith("salplug: interrupted") and "Traceback" not in err
