@@ -56,15 +56,11 @@ def train(folder: Path, out: Path) -> dict[str, torch.Tensor]:
     data = FolderDataset(folder, masks=True)
     dataset = TrainingSet(data, data.keys, 16, crop=0.7, hflip=True, seed=5)
 
-    def step(batch):
-        loss = F.binary_cross_entropy(model(batch["image"]), batch["mask"])
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-        return float(loss.detach())
+    def loss(batch):
+        return F.binary_cross_entropy(model(batch["image"]), batch["mask"])
 
     config = LoopConfig(out=str(out), epochs=2, batch_size=4, workers=0, seed=5, threads=1)
-    fit(trainer="tiny", model=model, optim=optim, dataset=dataset, step=step, config=config, card={})
+    fit(trainer="tiny", model=model, optim=optim, dataset=dataset, loss=loss, config=config, card={})
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -141,7 +137,7 @@ def test_cli_nproc_launches_torchrun_and_matches_one_process(tmp_path):
 def test_nproc_is_refused_for_a_trainer_off_the_loop(capsys):
     from salplug.cli import main
 
-    assert main(["train", "a2s", "--nproc", "2"]) == 2
+    assert main(["train", "mijr", "--nproc", "2"]) == 2
     assert "--nproc needs a trainer that runs on salplug.train._loop" in capsys.readouterr().err
 
 
@@ -162,3 +158,18 @@ def test_nproc_is_dropped_from_the_relaunched_command(flag, monkeypatch, tmp_pat
     command = seen["command"]
     assert command[command.index("salplug"):] == ["salplug", "train", "lps", "--set", f"data={data}"]
     assert "--nproc-per-node=2" in command
+
+
+@pytest.mark.parametrize("name", ["a2s-stage1", "a2s", "ldps", "lps", "baseline"])
+def test_nproc_launches_every_trainer_on_the_loop(name, monkeypatch, tmp_path):
+    from salplug.cli import _app as cli
+
+    seen = {}
+    monkeypatch.setattr(cli.subprocess, "run",
+                        lambda command, check: seen.setdefault("command", command) and subprocess.CompletedProcess(command, 0))
+    data = make_folder(tmp_path / "data", count=2)
+    settings = {"a2s-stage1": [f"images=[{data / 'images'}]"], "a2s": [f"images=[{data / 'images'}]"],
+                "ldps": [f"data={data}", f"priors=[{data / 'masks'}]"]}.get(name, [f"data={data}"])
+    argv = ["train", name, "--nproc", "2", *(word for s in settings for word in ("--set", s))]
+    assert cli.main(argv) == 0
+    assert "--nproc-per-node=2" in seen["command"] and name in seen["command"]

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 import salplug
+from salplug.cli import main
 from salplug.data._datasets import FolderDataset
 from salplug.errors import CheckpointError
 from salplug.data._io import write_png
 from salplug.train._data import TrainingSet, epoch_order
-from salplug.train._loop import LoopConfig, fit, state_path
+from salplug.train._loop import Interrupted, LoopConfig, fit, state_path
 
 
 class TinyPrior(salplug.PriorProvider):
@@ -47,16 +51,16 @@ def folder(tmp_path):
     return tmp_path / "data"
 
 
-def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3, pkill=False):
+def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3, pkill=False, model_cls=TinyPrior):
     torch.manual_seed(0)
-    model = TinyPrior()
+    model = model_cls()
     optim = torch.optim.Adam(model.parameters(), 1e-2)
     sched = torch.optim.lr_scheduler.StepLR(optim, 4, 0.5)
     data = FolderDataset(folder, masks=True)
     dataset = TrainingSet(data, data.keys, 16, crop=0.7, hflip=True, seed=3)
     calls = {"n": 0}
 
-    def step(batch):
+    def loss(batch):
         calls["n"] += 1
         if calls["n"] == interrupt_at:
             if pkill:  # SIGTERM to every process, from another one: a worker obeys its parent's quietly
@@ -65,15 +69,14 @@ def run(folder, out, *, interrupt_at=None, resume=False, workers=0, epochs=3, pk
                 time.sleep(0.5)
             else:
                 os.kill(os.getpid(), signal.SIGINT)
-        loss = F.binary_cross_entropy(model(batch["image"]), batch["mask"])
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-        return float(loss.detach())
+        return F.binary_cross_entropy(model(batch["image"]), batch["mask"])
 
     config = LoopConfig(out=str(out), epochs=epochs, batch_size=3, workers=workers, seed=3, resume=resume)
-    result = fit(trainer="tiny", model=model, optim=optim, dataset=dataset, step=step, config=config,
-                 card={"data": "synthetic"}, sched=sched)
+    try:
+        result = fit(trainer="tiny", model=model, optim=optim, dataset=dataset, loss=loss, config=config,
+                     card={"data": "synthetic"}, sched=sched)
+    except Interrupted as stop:
+        result = stop.result
     return model, result
 
 
@@ -160,16 +163,157 @@ def test_precision_sets_the_step_arithmetic_on_the_cpu(folder, tmp_path, precisi
     data = FolderDataset(folder, masks=True)
     seen = []
 
-    def step(batch):
+    def loss(batch):
         logits = model.net(batch["image"])
         seen.append(logits.dtype)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), batch["mask"])
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-        return float(loss.detach())
+        return F.binary_cross_entropy_with_logits(logits.float(), batch["mask"])
 
     config = LoopConfig(out=str(tmp_path / "p.pt"), epochs=1, batch_size=5, workers=0, precision=precision)
-    fit(trainer="tiny", model=model, optim=optim, dataset=TrainingSet(data, data.keys, 16), step=step, config=config, card={})
+    fit(trainer="tiny", model=model, optim=optim, dataset=TrainingSet(data, data.keys, 16), loss=loss, config=config, card={})
     assert seen == [dtype, dtype]
     assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast leaves the weights in fp32
+
+
+SEND = {}
+"""Step at which the tiny CLI trainer's loss sends itself a signal: {"step": n, "signal": s}."""
+
+
+class TinyTrainer(salplug.Trainer):
+    """A trainer on the loop small enough for the command line in a test."""
+
+    name = "tiny-loop"
+
+    class Config(LoopConfig):
+        data: str = Field(description="Dataset folder with images/ and masks/.")
+        lr: float = Field(default=1e-2, gt=0, description="Adam learning rate.")
+        workers: int = Field(default=0, ge=0, description="DataLoader workers.")
+
+    def run(self):
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        model = TinyPrior()
+        optim = torch.optim.Adam(model.parameters(), cfg.lr)
+        data = FolderDataset(cfg.data, masks=True)
+        calls = {"n": 0}
+
+        def loss(batch):
+            calls["n"] += 1
+            if calls["n"] == SEND.get("step"):
+                os.kill(os.getpid(), SEND["signal"])
+            return F.binary_cross_entropy(model(batch["image"]), batch["mask"])
+
+        card = {"data": cfg.data, "command": self.command()}
+        return fit(trainer=self.name, model=model, optim=optim, dataset=TrainingSet(data, data.keys, 16, seed=cfg.seed),
+                   loss=loss, config=cfg, card=card).checkpoint
+
+
+class TinyPlugin:
+    @salplug.hookimpl
+    def salplug_register_trainers(self, register):
+        register(TinyTrainer)
+
+
+@pytest.fixture
+def tiny_trainer():
+    try:
+        assert salplug.register_plugin(TinyPlugin(), name="tiny-loop-plugin").ok
+        yield
+    finally:
+        SEND.clear()
+        salplug.reload_plugins()
+
+
+def _train_in_child(argv, step, signum):
+    SEND.update(step=step, signal=signum)
+    salplug.register_plugin(TinyPlugin(), name="tiny-loop-plugin")
+    sys.exit(main(argv))
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_run_stopped_by_a_signal_exits_128_plus_the_signal(folder, tmp_path, capfd, signum, code):
+    out = tmp_path / "m.pt"
+    argv = ["train", "tiny-loop", "--set", f"data={folder}", "--set", f"out={out}", "--set", "batch_size=3"]
+    child = multiprocessing.get_context("spawn").Process(target=_train_in_child, args=(argv, 2, signum))
+    child.start()
+    child.join(300)
+    assert child.exitcode == code
+    assert f"interrupted by {signal.Signals(signum).name}" in capfd.readouterr().err
+    assert state_path(out).exists() and TinyPrior().load_weights(out)["training"]["steps"] == 2
+
+
+def test_resume_takes_the_stored_settings_and_refuses_each_change(tiny_trainer, folder, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    first = ["train", "tiny-loop", "--set", f"data={folder}", "--set", f"out={out}"]
+    assert main([*first, "--set", "lr=0.05", "--set", "batch_size=4", "--set", "epochs=2", "--set", "max_steps=2"]) == 0
+    assert main(["train", "tiny-loop", "--resume", "--set", f"out={out}", "--set", "lr=0.1", "--set", "batch_size=3"]) == 2
+    err = capsys.readouterr().err
+    assert "batch_size (state 4, now 3)" in err and "lr (state 0.05, now 0.1)" in err
+    assert main(["train", "tiny-loop", "--resume", "--set", f"out={out}", "--set", "threads=1"]) == 0
+    card = TinyPrior().load_weights(out)
+    assert card["training"]["state"] == "finished" and card["training"]["steps"] == 6
+    assert "lr=0.05" in card["command"] and "batch_size=4" in card["command"]
+
+
+@pytest.mark.subprocess
+def test_a_corrupted_run_state_is_refused(folder, tmp_path):
+    run_in_child(folder, tmp_path / "m.pt", interrupt_at=2)
+    path = state_path(tmp_path / "m.pt")
+    outer = torch.load(path, weights_only=True)
+    outer["body"][len(outer["body"]) // 2] ^= 0xFF
+    torch.save(outer, path)
+    with pytest.raises(CheckpointError, match=r"m\.state\.pt is corrupted: expected sha256 .*, got"):
+        run(folder, tmp_path / "m.pt", resume=True)
+
+
+@pytest.mark.subprocess
+def test_a_partial_last_log_line_does_not_break_resume(folder, tmp_path):
+    run_in_child(folder, tmp_path / "m.pt", interrupt_at=2)
+    log = tmp_path / "m.log.jsonl"
+    log.write_text(log.read_text() + '{"step": 3, "epo')
+    _, finished = run(folder, tmp_path / "m.pt", resume=True)
+    assert finished.finished
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == list(range(1, 13))
+
+
+def test_a_full_disk_during_a_save_names_the_device(folder, tmp_path, monkeypatch):
+    import salplug.train._loop as loop
+
+    def full(payload, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(loop, "write_payload", full)
+    with pytest.raises(OSError, match=r"^no space left on .+ writing .*m\.state\.pt; the files of the last save"):
+        run(folder, tmp_path / "m.pt", epochs=1)
+
+
+class WiderPrior(TinyPrior):
+    """The same component with 8 hidden channels instead of 4."""
+
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 1))
+
+
+@pytest.mark.subprocess
+def test_resume_with_another_architecture_is_one_line(folder, tmp_path):
+    run_in_child(folder, tmp_path / "m.pt", interrupt_at=2)
+    with pytest.raises(CheckpointError) as caught:
+        run(folder, tmp_path / "m.pt", resume=True, model_cls=WiderPrior)
+    message = str(caught.value)
+    assert "\n" not in message and "another architecture" in message and "net.0.bias: expected (8,), got (4,)" in message
+
+
+def test_unusable_pairs_are_listed_before_the_first_step_and_a_bad_photo_is_skipped(folder, tmp_path, capsys):
+    (folder / "images" / "03.png").write_bytes(b"not a photo at all")
+    write_png(folder / "masks" / "05.png", np.zeros((8, 8), np.uint8))
+    whole = (folder / "images" / "07.png").read_bytes()
+    (folder / "images" / "07.png").write_bytes(whole[:60])  # its header reads, its pixels do not
+    _, done = run(folder, tmp_path / "m.pt", epochs=1)
+    printed = capsys.readouterr()
+    err = printed.out + printed.err
+    assert "tiny: left out" in err and "03.png: unreadable" in err and "05.png: expected 20×24 like its photo, got 8×8" in err
+    assert "tiny: skipped" in err and "07.png" in err
+    card = TinyPrior().load_weights(tmp_path / "m.pt")
+    assert len(card["training"]["left_out"]) == 2 and any("07.png" in s for s in card["training"]["skipped"])
+    assert done.finished

@@ -44,7 +44,7 @@ from salplug.metrics._reports import format_comparison, format_table, plot_curve
 from salplug.pipeline._runner import run_chain_on_files
 from salplug.pipeline._schema import chain_schema
 from salplug.pipeline._batching import BATCH_PIXELS
-from salplug.train._loop import LoopConfig
+from salplug.train._loop import Interrupted, LoopConfig, stored_settings
 from salplug.pipeline._spec import load_spec, parse_settings, read_document, with_settings
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
@@ -382,6 +382,9 @@ def _train(args: argparse.Namespace) -> int:
     if (args.nproc > 1 or data_parallel.launched_by_torchrun()) and not issubclass(cls.Config, LoopConfig):
         raise CommandError(f"train {args.name}: --nproc needs a trainer that runs on salplug.train._loop, "
                            f"this one does not")
+    if options.get("resume") and issubclass(cls.Config, LoopConfig):
+        out = options.get("out", cls.Config.model_fields["out"].default)
+        options = {**stored_settings(out), **options}
     trainer = cls(cls.make_config(options))
     trainer.check_inputs()
     if args.nproc > 1 and not data_parallel.launched_by_torchrun():
@@ -391,6 +394,12 @@ def _train(args: argparse.Namespace) -> int:
         print(f"training {args.name}: {trainer.command()}", flush=True)
     try:
         checkpoint = trainer.run()
+    except Interrupted as stop:
+        data_parallel.finish(wait=False)
+        if group.leader:
+            print(f"salplug: train {args.name}: {stop.result.reason}; wrote {stop.result.checkpoint} and its run state, "
+                  f"continue with --resume", file=sys.stderr)
+        return 128 + stop.signum
     except BaseException:
         data_parallel.finish(wait=False)
         raise

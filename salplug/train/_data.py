@@ -9,15 +9,43 @@ weights as an uninterrupted one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, default_collate
 
 from salplug.data._datasets import FolderDataset
-from salplug.train._parallel import SINGLE, Group, shard
 from salplug.data._io import read_image, read_map, read_mask, square
+from salplug.errors import SalplugError
+from salplug.train._parallel import SINGLE, Group, shard
+
+UNUSABLE = "unusable"
+"""Key of an item whose files failed to read: its value says which file and why."""
+
+
+def collate_usable(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A batch of the usable items; the others' reasons under ``skipped``, for the loop to report."""
+    skipped = [item[UNUSABLE] for item in items if UNUSABLE in item]
+    usable = [item for item in items if UNUSABLE not in item]
+    if not usable:
+        raise SalplugError(f"every sample of a batch is unusable: {'; '.join(skipped)}")
+    batch = default_collate(usable)
+    if skipped:
+        batch["skipped"] = skipped
+    return batch
+
+
+def picture_size(path: Path) -> tuple[int, int]:
+    """(height, width) upright, from the file's header alone; raises when the header is unreadable."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        width, height = picture.size
+        orientation = picture.getexif().get(0x0112, 1) if "exif" in picture.info else 1  # else getexif decodes a PNG
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> list[int]:
@@ -82,10 +110,44 @@ class TrainingSet(Dataset):
                 raise ValueError(f"{path}: expected a {name} of {height}×{width} like its image, got {plane.shape[:2]}")
         return out
 
-    def __getitem__(self, item: tuple[int, int]) -> dict[str, Tensor | int]:
+    def files(self, key: str) -> dict[str, Path]:
+        out = {"image": self.data.images[key]}
+        if self.data.mask_files:
+            out["mask"] = self.data.mask_files[key]
+        if self.data.prior_files:
+            out["prior"] = self.data.prior_files[key]
+        return out
+
+    def check(self) -> dict[str, str]:
+        """Drop the keys whose files cannot be used, judged from their headers only (fast); returns path: why.
+
+        A photo whose header does not read, or a mask or prior of another size than its
+        photo, would stop the run at its first batch: it is listed and left out instead.
+        """
+        problems, kept = {}, []
+        for key in self.keys:
+            try:
+                sizes = {name: picture_size(path) for name, path in self.files(key).items()}
+            except (OSError, SyntaxError, ValueError) as err:
+                problems[str(self.data.images[key])] = f"unreadable ({type(err).__name__}: {err})"
+                continue
+            other = [f"{self.files(key)[name]}: expected {sizes['image'][0]}×{sizes['image'][1]} like its photo, "
+                     f"got {size[0]}×{size[1]}" for name, size in sizes.items() if size != sizes["image"]]
+            if other:
+                problems[str(self.data.images[key])] = "; ".join(other)
+            else:
+                kept.append(key)
+        self.keys = kept
+        return problems
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, Tensor | int | str]:
+        """A view, or an `UNUSABLE` item when a file fails to read (the loop skips and reports it)."""
         epoch, index = item
         rng = np.random.default_rng([self.seed, epoch, index])
-        planes = self.planes(self.keys[index])
+        try:
+            planes = self.planes(self.keys[index])
+        except (SalplugError, OSError, ValueError) as err:
+            return {UNUSABLE: f"{self.data.images[self.keys[index]]}: {err}", "index": index}
         height, width = planes["image"].shape[:2]
         share = rng.uniform(self.crop, 1.0, size=2)
         ch, cw = max(1, round(height * share[0])), max(1, round(width * share[1]))

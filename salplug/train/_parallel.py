@@ -1,10 +1,10 @@
-"""Data-parallel training on `salplug.train._loop.fit` through torch.distributed.
+"""Data-parallel training on the loop (`salplug.train.fit`) through torch.distributed.
 
 `torchrun` starts one process per rank (``salplug train NAME --nproc N`` does it for one
 machine). Each global batch of `batch_size` samples is the single-process batch, cut into
-`world` contiguous shards; every rank runs the trainer's own `step` on its shard, and an
-optimiser step pre-hook replaces each rank's gradient by the weighted sum over ranks, so
-every rank takes the step one process would have taken on the whole batch. Rank 0 alone
+`world` contiguous shards; every rank runs the trainer's `loss` on its shard, and the loop replaces each rank's
+gradient by the weighted sum over ranks before the step, so every rank takes the step one
+process would have taken on the whole batch. Rank 0 alone
 writes checkpoints, run state and logs.
 """
 
@@ -70,6 +70,13 @@ def current() -> Group:
     return SINGLE
 
 
+def gather(value: object) -> list[object]:
+    """`value` from every rank, in rank order: trainer state a step changed on each rank's shard."""
+    values: list[object] = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
 def shard(global_size: int, group: Group) -> tuple[int, int]:
     """This rank's ``[start, stop)`` of a global batch: contiguous parts whose sizes differ by at most one."""
     base, extra = divmod(global_size, group.world)
@@ -93,36 +100,26 @@ def over_ranks(values: list[float], op: dist.ReduceOp.RedOpType = dist.ReduceOp.
     return tensor.tolist()
 
 
-class GradientSum:
-    """Optimiser step pre-hook: each rank's gradient times `weight` (its share of the batch), summed over ranks.
+def sum_gradients(params: list[nn.Parameter], weight: float) -> None:
+    """Each rank's gradient times `weight` (its share of the batch), summed over ranks, before clipping and the step.
 
-    A trainer's `step` returns the mean loss of its shard, so the weighted sum is the
-    gradient of the global batch's mean loss. Gradients travel as one flat tensor per
-    dtype and device; a parameter without a gradient on every rank keeps none.
+    A trainer's loss is the mean of its shard, so the weighted sum is the gradient of the
+    global batch's mean loss. Gradients travel as one flat tensor per dtype and device; a
+    parameter without a gradient on every rank keeps none.
     """
-
-    def __init__(self, optim: torch.optim.Optimizer):
-        self.weight = 1.0
-        self.handle = optim.register_step_pre_hook(self)
-
-    def __call__(self, optim: torch.optim.Optimizer, args, kwargs) -> None:
-        params = [p for group in optim.param_groups for p in group["params"] if p.requires_grad]
-        if not params:
-            return
-        present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32)
-        dist.all_reduce(present, op=dist.ReduceOp.MAX)
-        used = [p for p, flag in zip(params, present.tolist()) if flag]
-        buckets: dict[tuple[torch.dtype, torch.device], list[nn.Parameter]] = {}
-        for p in used:
-            buckets.setdefault((p.dtype, p.device), []).append(p)
-        for members in buckets.values():
-            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in members])
-            flat.mul_(self.weight)
-            dist.all_reduce(flat)
-            offset = 0
-            for p in members:
-                p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
-                offset += p.numel()
-
-    def remove(self) -> None:
-        self.handle.remove()
+    if not params:
+        return
+    present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32)
+    dist.all_reduce(present, op=dist.ReduceOp.MAX)
+    used = [p for p, flag in zip(params, present.tolist()) if flag]
+    buckets: dict[tuple[torch.dtype, torch.device], list[nn.Parameter]] = {}
+    for p in used:
+        buckets.setdefault((p.dtype, p.device), []).append(p)
+    for members in buckets.values():
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in members])
+        flat.mul_(weight)
+        dist.all_reduce(flat)
+        offset = 0
+        for p in members:
+            p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
+            offset += p.numel()

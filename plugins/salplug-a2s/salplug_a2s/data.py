@@ -7,12 +7,16 @@ enter only through `load_validation`, whose figures are a reported curve, never 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from salplug.data import index_folder, read_image, read_mask, square_uint8
+from salplug.errors import SalplugError
 
 
 def read_list(path: str | Path) -> list[str]:
@@ -44,9 +48,42 @@ def list_images(folders: Sequence[str | Path], only: Collection[str] | None = No
     return items
 
 
-def load_images(items: Sequence[tuple[str, Path]], size: int) -> torch.Tensor:
-    """N×3×size×size uint8 RGB (area interpolation when shrinking)."""
-    return torch.stack([square_uint8(read_image(path), size) for _, path in items])
+def load_images(items: Sequence[tuple[str, Path]], size: int, name: str = "a2s") -> tuple[torch.Tensor, list[tuple[str, Path]]]:
+    """N×3×size×size uint8 RGB (area interpolation when shrinking) and the items read.
+
+    Every image is decoded here, before the first step: one that does not decode is named
+    and left out, rather than stopping the run.
+    """
+    images, kept = [], []
+    for key, path in items:
+        try:
+            images.append(square_uint8(read_image(path), size))
+        except (SalplugError, OSError, ValueError) as err:
+            print(f"{name}: left out {path}: {err}", file=sys.stderr, flush=True)
+            continue
+        kept.append((key, path))
+    if not kept:
+        raise ValueError(f"{name}: expected readable training images, got none of {len(items)}")
+    return torch.stack(images), kept
+
+
+class Views(Dataset):
+    """The loop's items for images held in memory: ``(epoch, index)`` → the index and whether to mirror it.
+
+    The mirror is drawn from ``(seed, epoch, index)``, so a resumed run sees the views an
+    uninterrupted one saw.
+    """
+
+    def __init__(self, count: int, seed: int, flip: bool):
+        self.count, self.seed, self.flip = count, seed, flip
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, int | bool]:
+        epoch, index = item
+        mirror = self.flip and bool(np.random.default_rng([self.seed, epoch, index]).random() < 0.5)
+        return {"index": index, "flip": mirror}
 
 
 def load_validation(folder: str | Path, stems: Sequence[str], size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,19 +11,20 @@ the detector it resumes (`losses.rebuilt_labels`).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from salplug.components import read_payload, write_payload
+from salplug.train import read_state, write_state
 
 
-def make_portable(source: str | Path, dest: str | Path, fmt: str) -> Path:
+def make_portable(source: str | Path, dest: str | Path) -> Path:
     """Write `source`'s run state without its labels to `dest`."""
-    state = read_payload(source, fmt, what="a2s run state", expected=f"a2s run state {source}: expected a {fmt} file")
-    state["labels"] = None
-    return write_payload(state, dest)
+    state = read_state(source)
+    state["extra"]["labels"] = None
+    return write_state(state, dest)
 
 
-def rebuild_error(source: str | Path, fmt: str) -> dict[str, float]:
+def rebuild_error(source: str | Path) -> dict[str, float]:
     """What moving costs at this point: the labels a resume would rebuild against `source`'s true ones.
 
     Returns their mean absolute difference and the share of pixels on the other side of 0.5
@@ -33,24 +34,23 @@ def rebuild_error(source: str | Path, fmt: str) -> dict[str, float]:
     from .train_stage2 import A2STrainer
     from .training import start_run
 
-    state = read_payload(source, fmt, what="a2s run state", expected=f"a2s run state {source}: expected a {fmt} file")
-    if state["labels"] is None:
+    state = read_state(source)
+    if state["extra"]["labels"] is None:
         raise ValueError(f"{source} is already portable: it has no labels to compare with")
     trainer = A2STrainer(**state["settings"])
     cfg = trainer.config
-    items, images, _ = start_run(cfg, "a2s")
+    items, images = start_run(cfg, "a2s")
     model = A2S(checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights, size=cfg.size,
                 channels=cfg.channels, seed=cfg.seed).to(cfg.device)
     model.load_state_dict(state["model"])
-    rebuilt = trainer.rebuild_labels(model, images, [k for k, _ in items], state["epochs_done"], state["stage1_digest"])
-    true = state["labels"].float()
-    return {"epochs_done": state["epochs_done"], "mean_abs_difference": round(float((rebuilt - true).abs().mean()), 5),
+    epochs_done = json.loads(state["progress"])["epoch"]
+    rebuilt = trainer.rebuild_labels(model, images, [k for k, _ in items], epochs_done, state["extra"]["stage1_digest"])
+    true = state["extra"]["labels"].float()
+    return {"epochs_done": epochs_done, "mean_abs_difference": round(float((rebuilt - true).abs().mean()), 5),
             "other_side_of_half": round(float(((rebuilt > 0.5) != (true > 0.5)).float().mean()), 5)}
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .train_stage2 import STATE_FORMAT
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="full run state (<out stem>.state.pt)")
     parser.add_argument("dest", help="portable state to write; copy it beside `out` as <out stem>.state.pt to resume")
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also rebuild the labels as a resume would and print how far they are from the true ones")
     args = parser.parse_args(argv)
     if args.compare:
-        print(rebuild_error(args.source, STATE_FORMAT))
-    path = make_portable(args.source, args.dest, STATE_FORMAT)
+        print(rebuild_error(args.source))
+    path = make_portable(args.source, args.dest)
     print(f"{path}: {path.stat().st_size / 2**20:.1f} MB")
 
 

@@ -1,15 +1,13 @@
 """`salplug train a2s-stage1`: train the stage-1 head on unlabelled images with the activation loss.
 
 The encoder is frozen, so each view's features (original and horizontally flipped, under
-their own keys) are computed once through `salplug.FeatureCache` and only the head trains.
-No label of any kind is read. Every epoch end writes the run state (head, optimiser, schedule,
-RNG) beside `out`; `resume` continues from it, so the paper's schedule can span CPU sessions.
+their own keys) are computed once through `salplug.train.FeatureCache` and only the head
+trains. No label of any kind is read. The run is `salplug.train.fit`'s: resumable, logged,
+time-limited by `max_minutes`, data-parallel with `--nproc`.
 """
 
 from __future__ import annotations
 
-import copy
-import math
 import time
 from pathlib import Path
 
@@ -17,29 +15,36 @@ import torch
 from pydantic import Field
 
 import salplug
-from salplug.train import FeatureCache, end_epoch, log
+from salplug.train import FeatureCache, Hooks, Progress, fit, log
 
 from .common import up
+from .data import Views
 from .losses import activation_loss
 from .stage1 import A2SStage1
-from .training import (TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, restore_run, start_run,
-                       write_run_state)
-
-STATE_FORMAT = "salplug-a2s-stage1-train-state/1"
+from .training import TrainingConfig, Validation, milestone_schedule, start_run
 
 
-def train_step(
-    prior: A2SStage1, optim: torch.optim.Optimizer, levels: list[torch.Tensor], cfg: A2SStage1Trainer.Config,
-    generator: torch.Generator,
-) -> float:
-    """One SGD step of the head on a batch of cached encoder levels; returns the loss."""
-    fused, per_level = prior.decision(levels, cfg.size, cfg.size)
-    loss = activation_loss([fused, *per_level], cfg.level_weights, l1=cfg.l1, fraction=cfg.sample_fraction,
-                           generator=generator)
-    optim.zero_grad(set_to_none=True)
-    loss.backward()
-    optim.step()
-    return float(loss.detach())
+class Stage1Run(Hooks):
+    """The loss over cached encoder levels, and the validation curve at each epoch end."""
+
+    def __init__(self, prior: A2SStage1, feats: dict[bool, list[torch.Tensor]], cfg: A2SStage1Trainer.Config,
+                 validation: Validation):
+        self.prior, self.feats, self.cfg, self.validation = prior, feats, cfg, validation
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        cfg = self.cfg
+        index, flips = batch["index"], batch["flip"].view(-1, 1, 1, 1)
+        levels = [torch.where(flips, fl[index], nf[index]) for nf, fl in zip(self.feats[False], self.feats[cfg.flip])]
+        fused, per_level = self.prior.decision(levels, cfg.size, cfg.size)
+        maps = [m.float() for m in (fused, *per_level)]  # the loss in fp32 under the loop's bf16 autocast too
+        return activation_loss(maps, cfg.level_weights, l1=cfg.l1, fraction=cfg.sample_fraction)
+
+    def end_epoch(self, epoch: int) -> dict:
+        prior = self.prior
+        return self.validation(lambda x: torch.sigmoid(up(prior.activation(x), tuple(x.shape[-2:]))))
+
+    def load_state_dict(self, state: dict, progress: Progress) -> None:
+        self.validation.history = list(progress.figures.get("validation_mae", []))
 
 
 class A2SStage1Trainer(salplug.Trainer):
@@ -49,7 +54,7 @@ class A2SStage1Trainer(salplug.Trainer):
     example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 8, "backbone_weights": None, "max_images": 4}
 
     class Config(TrainingConfig):
-        out: str = Field(default="runs/a2s/a2s-stage1.pt", description="Checkpoint to write (rewritten every epoch).")
+        out: str = Field(default="runs/a2s/a2s-stage1.pt", description="Checkpoint to write; the run state goes beside it.")
         cache_dir: str | None = Field(default="runs/a2s/feature-cache", description="Feature cache folder (None: memory only).")
         fuse_stride: int = Field(default=2, ge=1, description="Stride at which the encoder levels are fused (paper: 2).")
         epochs: int = Field(default=20, ge=1, description="Passes over the images.")
@@ -63,19 +68,14 @@ class A2SStage1Trainer(salplug.Trainer):
     def run(self) -> Path:
         cfg = self.config
         start = time.time()
-        state = load_run_state(cfg, cfg.out, STATE_FORMAT, self.name) if cfg.resume else None
-        items, images, generator = start_run(cfg, self.name)
-
+        items, images = start_run(cfg, self.name)
         prior = A2SStage1(
             checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
             size=cfg.size, channels=cfg.channels, fuse_stride=cfg.fuse_stride, seed=cfg.seed,
         ).to(cfg.device)
-        validation = Validation(cfg)
         cache = FeatureCache(prior.backbone, cfg.cache_dir)
-        views = [False, True] if cfg.flip else [False]
         feats: dict[bool, list[torch.Tensor]] = {}
-        t0 = time.time()
-        for flipped in views:
+        for flipped in [False, True] if cfg.flip else [False]:
             chunks = []
             for s in range(0, len(items), 16):
                 batch = images[s : s + 16].to(cfg.device).float() / 255
@@ -83,24 +83,9 @@ class A2SStage1Trainer(salplug.Trainer):
                 keys = [k + (":flip" if flipped else "") for k, _ in items[s : s + 16]]
                 chunks.append(cache(batch, keys))
             feats[flipped] = [torch.cat(level) for level in zip(*chunks)]
-        log(f"a2s-stage1: features of {len(items) * len(views)} views ready in {time.time() - t0:.0f}s "
+        log(f"a2s-stage1: features of {len(items) * len(feats)} views ready in {time.time() - start:.0f}s "
             f"({cache.computed} computed, the rest from {cache.folder})")
-
-        head = prior.head
-        optim = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        epochs, milestones, figures = cfg.epochs, cfg.milestones, {}
-        if state is not None:
-            epochs, milestones, figures = state["epochs"], state["milestones"], state["figures"]
-            validation.history = list(figures.get("validation_mae", []))
-        elif cfg.budget_minutes is not None:
-            probe = copy.deepcopy(prior)
-            probe_optim = torch.optim.SGD(probe.head.parameters(), lr=0.0)
-            sample = [level[: cfg.batch_size] for level in feats[False]]
-            epochs, milestones, figures["schedule"] = fit_schedule(
-                lambda: train_step(probe, probe_optim, sample, cfg, generator), math.ceil(len(items) / cfg.batch_size),
-                cfg, cfg.budget_minutes * 60 - (time.time() - start), self.name)
-            del probe, probe_optim
-        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=milestones, gamma=cfg.gamma)
+        optim = torch.optim.SGD(prior.head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         card = {
             "method": "A2S stage 1 (Zhou et al., TCSVT), salplug-a2s reimplementation",
             "data": [f"{folder}" for folder in cfg.images] + [f"{len(items)} images"],
@@ -108,29 +93,9 @@ class A2SStage1Trainer(salplug.Trainer):
             "command": self.command(),
             "stored": f"head only; the frozen {cfg.backbone} encoder comes from its '{cfg.backbone_weights}' weight tag",
         }
-        n, history, first, seconds = len(items), [], 0, 0.0
-        if state is not None:
-            history, first, seconds = restore_run(state, "head", head, optim, sched, generator, card, self.name)
-        prior.train()
-        t0 = time.time() - seconds
-        for epoch in range(first, epochs):
-            order = torch.randperm(n, generator=generator)
-            total, count = 0.0, 0
-            for s in range(0, n, cfg.batch_size):
-                index = order[s : s + cfg.batch_size]
-                flips = random_flips(len(index), cfg.flip, generator).to(cfg.device)
-                levels = [torch.where(flips.view(-1, 1, 1, 1), fl[index], nf[index])
-                          for nf, fl in zip(feats[False], feats[True] if cfg.flip else feats[False])]
-                value = train_step(prior, optim, levels, cfg, generator)
-                if not math.isfinite(value):
-                    raise RuntimeError(f"a2s-stage1: epoch {epoch + 1}: loss is {value}")
-                total, count = total + value * len(index), count + len(index)
-            figures.update(validation(lambda x: torch.sigmoid(up(prior.activation(x), tuple(x.shape[-2:])))))
-            end_epoch(self.name, prior, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
-                      optim=optim, sched=sched, started=t0, **figures)
-            write_run_state(cfg, cfg.out, STATE_FORMAT, "head", head, optim, sched, generator, card,
-                            epochs_done=epoch + 1, epochs=epochs, milestones=milestones, seconds=time.time() - t0,
-                            history=history, figures=figures)
+        run = Stage1Run(prior, feats, cfg, Validation(cfg))
+        result = fit(trainer=self.name, model=prior, optim=optim, dataset=Views(len(items), cfg.seed, cfg.flip),
+                     loss=run.loss, config=cfg, card=card, sched=milestone_schedule(optim, cfg, len(items)), hooks=run)
         prior.eval()
-        log(f"a2s-stage1: done in {time.time() - start:.0f}s")
-        return Path(cfg.out)
+        log(f"a2s-stage1: {result.reason} after {result.progress.step} steps in {time.time() - start:.0f}s")
+        return result.checkpoint

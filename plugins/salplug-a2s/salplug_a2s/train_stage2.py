@@ -7,41 +7,37 @@
 3. Online label rectifying: after epoch `rectify_after`, each batch's labels become
    λ·G + (1 − λ)·σ(Y) with the detector's current map Y.
 
-The paper's 25 epochs take about 10 hours on a 2-core CPU (4-5 in bf16), so every epoch end
-also writes the run state, rectified labels included, and `resume` continues from it. A state
-without its labels (`portable_state`, small enough to commit) resumes with labels rebuilt from
-the resumed detector.
+The paper's 25 epochs take about 10 hours on a 2-core CPU (4-5 in bf16). The run is
+`salplug.train.fit`'s: its run state carries the rectified labels (`Stage2Run.state_dict`),
+so `resume` continues exactly. A state without its labels (`portable_state`, small enough
+to commit) resumes with labels rebuilt from the resumed detector.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import math
 import time
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
 from pydantic import Field
 
 import salplug
-from salplug.errors import CheckpointError
-from salplug.data import read_map, to_uint8, write_map
-from salplug.train import end_epoch, log
 from salplug.components import read_checkpoint
+from salplug.data import read_map, to_uint8, write_map
+from salplug.errors import CheckpointError
+from salplug.train import Hooks, LoopConfig, Progress, fit, gather, log, parallel_group
 
 from .common import SHIPPED, resolve_checkpoint, up
+from .data import Views
 from .losses import detector_loss, needs_first_labels, rebuilt_labels, rectifications, rectify
 from .pseudo_labels import refine_many
 from .stage1 import SHIPPED_FILE as STAGE1_FILE
 from .stage1 import A2SStage1
 from .stage2 import A2S
-from .training import (TrainingConfig, Validation, fit_schedule, load_run_state, random_flips, restore_run, start_run,
-                       write_run_state)
-
-STATE_FORMAT = "salplug-a2s-train-state/1"
+from .training import TrainingConfig, Validation, milestone_schedule, start_run
 
 
 def load_stage1(checkpoint: str) -> A2SStage1:
@@ -83,21 +79,71 @@ def pseudo_labels(
     return labels.float() / 255
 
 
-def train_step(model: A2S, optim: torch.optim.Optimizer, x: torch.Tensor, labels: torch.Tensor,
-               precision: str = "fp32") -> tuple[float, torch.Tensor]:
-    """One SGD step on a batch (images, pseudo labels at the working size): the loss and the fp32 logits.
+def batch_loss(model: A2S, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of a batch (images, pseudo labels at the working size) and its fp32 logits.
 
-    `precision: bf16` runs the network in bf16 autocast; the loss is always taken in fp32, because
-    SSIM's variances (E[x²] − E[x]²) cancel to below zero in bf16 and the loss becomes −inf.
+    The network runs in whatever autocast the loop set; the loss is always taken in fp32,
+    because SSIM's variances (E[x²] − E[x]²) cancel to below zero in bf16 and the loss becomes −inf.
     """
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        logits = up(model.logits(x), tuple(labels.shape[-2:]))
-    logits = logits.float()
-    loss = detector_loss(logits, labels)
-    optim.zero_grad(set_to_none=True)
-    loss.backward()
-    optim.step()
-    return float(loss.detach()), logits
+    logits = up(model.logits(x), tuple(labels.shape[-2:])).float()
+    with torch.autocast(x.device.type, enabled=False):
+        return detector_loss(logits, labels), logits
+
+
+class Stage2Run(Hooks):
+    """The labels a run trains on and rectifies, the loss against them, and the validation curve.
+
+    Under `--nproc` each rank rectifies the labels of its shard; `after_step` shares them, so
+    every rank holds every label.
+    """
+
+    def __init__(self, trainer: A2STrainer, model: A2S, images: torch.Tensor, keys: list[str], validation: Validation,
+                 labels: torch.Tensor | None, figures: dict, digest: str):
+        self.trainer, self.model, self.images, self.keys = trainer, model, images, keys
+        self.cfg, self.validation, self.figures, self.digest = trainer.config, validation, figures, digest
+        self.labels = None if labels is None else labels.to(trainer.config.device)
+        self.epoch, self.rebuilt, self.pending = 0, [], []
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        index, mirror = batch["index"], batch["flip"].view(-1, 1, 1, 1)
+        x = self.images[index.cpu()].to(self.cfg.device).float() / 255
+        g = self.labels[index]
+        value, logits = batch_loss(self.model, torch.where(mirror, x.flip(-1), x), torch.where(mirror, g.flip(-1), g))
+        if self.epoch >= self.cfg.rectify_after:
+            y = torch.sigmoid(logits.detach())
+            self.pending.append((index, rectify(g, torch.where(mirror, y.flip(-1), y), self.cfg.rectify_lambda)))
+        return value
+
+    def after_step(self, batch: dict) -> None:
+        updates, self.pending = self.pending, []
+        if parallel_group().world > 1:
+            updates = [u for part in gather([(i.cpu(), g.cpu()) for i, g in updates]) for u in part]
+        for index, rectified in updates:
+            self.labels[index.to(self.labels.device)] = rectified.to(self.labels.device)
+
+    def end_epoch(self, epoch: int) -> dict:
+        self.epoch = epoch + 1
+        model = self.model
+        model.eval()
+        figures = self.validation(lambda v: torch.sigmoid(up(model.logits(v), tuple(v.shape[-2:]))))
+        model.train()
+        return figures
+
+    def state_dict(self) -> dict:
+        return {"labels": self.labels.cpu().half(), "stage1_digest": self.digest, "label_figures": self.figures}
+
+    def load_state_dict(self, state: dict, progress: Progress) -> None:
+        if state["stage1_digest"] != self.digest:
+            raise CheckpointError(f"a2s run state: its labels came from stage-1 checkpoint sha256 {state['stage1_digest']}, "
+                                  f"but {self.cfg.stage1_checkpoint} is {self.digest}")
+        self.epoch, self.figures = progress.epoch, state["label_figures"]
+        progress.figures.update(self.figures)
+        self.validation.history = list(progress.figures.get("validation_mae", []))
+        labels = state["labels"]
+        if labels is None:
+            labels = self.trainer.rebuild_labels(self.model, self.images, self.keys, progress.epoch, self.digest)
+            progress.figures.setdefault("labels_rebuilt", []).append(progress.epoch)
+        self.labels = labels.float().to(self.cfg.device)
 
 
 class A2STrainer(salplug.Trainer):
@@ -107,7 +153,9 @@ class A2STrainer(salplug.Trainer):
     example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 8, "backbone_weights": None, "max_images": 4}
 
     class Config(TrainingConfig):
-        out: str = Field(default="runs/a2s/a2s.pt", description="Checkpoint to write (rewritten every epoch).")
+        resume_free: ClassVar[frozenset[str]] = LoopConfig.resume_free | {"crf_workers"}
+
+        out: str = Field(default="runs/a2s/a2s.pt", description="Checkpoint to write; the run state goes beside it.")
         stage1_checkpoint: str = Field(default=SHIPPED, description="Stage-1 head for the pseudo labels.")
         labels_dir: str | None = Field(default="runs/a2s/labels", description="Pseudo-label cache (None: memory only).")
         epochs: int = Field(default=25, ge=1, description="Passes over the images.")
@@ -120,15 +168,11 @@ class A2STrainer(salplug.Trainer):
         crf_gt_prob: float = Field(default=0.7, gt=0.5, lt=1, description="DenseCRF's trust in the thresholded stage-1 labels.")
         median_size: int = Field(default=7, ge=3, description="Median filter window applied after the CRF.")
         crf_workers: int = Field(default=0, ge=0, description="Processes for the pseudo labels' CRF (0: in this process).")
-        precision: Literal["fp32", "bf16"] = Field(
-            default="fp32", description="Network arithmetic: bf16 autocast is about 2× faster on CPUs with AMX "
-            "(Xeon Sapphire Rapids and later); the loss stays fp32.")
 
     def labels(self, images: torch.Tensor, keys: list[str], validation: Validation | None) -> tuple[torch.Tensor, dict, str]:
         """Stage-1 pseudo labels of the training images, their figures (time, validation MAE) and the stage-1 digest."""
         cfg = self.config
-        s1_path = resolve_checkpoint(cfg.stage1_checkpoint, STAGE1_FILE)
-        digest = hashlib.sha256(s1_path.read_bytes()).hexdigest()[:12]
+        digest = self.stage1_digest()
         stage1 = load_stage1(cfg.stage1_checkpoint)
         folder = None
         if cfg.labels_dir is not None:
@@ -148,6 +192,11 @@ class A2STrainer(salplug.Trainer):
             log(f"a2s: pseudo labels' validation MAE {figures['pseudo_label_validation_mae']:.4f}")
         return labels, figures, digest
 
+    def stage1_digest(self) -> str:
+        """The first 12 hex digits of the stage-1 checkpoint's sha256: what the labels came from."""
+        path = resolve_checkpoint(self.config.stage1_checkpoint, STAGE1_FILE)
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
     def rebuild_labels(self, model: A2S, images: torch.Tensor, keys: list[str], epochs_done: int, digest: str) -> torch.Tensor:
         """Labels for a state that came without them: the resumed detector's maps, mixed with stage 1's
         pseudo labels while their weight λ^k still counts (`losses.rebuilt_labels`)."""
@@ -164,8 +213,8 @@ class A2STrainer(salplug.Trainer):
                                       f"but {cfg.stage1_checkpoint} is {now}")
         maps = []
         model.eval()
-        with torch.no_grad(), torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16,
-                                             enabled=cfg.precision == "bf16"):
+        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.device(cfg.device).type == "cuda")
+        with torch.no_grad(), torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=bf16):
             for s in range(0, len(images), 32):
                 x = images[s : s + 32].to(cfg.device).float() / 255
                 maps.append(torch.sigmoid(up(model.logits(x), tuple(x.shape[-2:])).float()).cpu())
@@ -179,17 +228,10 @@ class A2STrainer(salplug.Trainer):
     def run(self) -> Path:
         cfg = self.config
         start = time.time()
-        state = load_run_state(cfg, cfg.out, STATE_FORMAT, self.name) if cfg.resume else None
-        items, images, generator = start_run(cfg, self.name)
+        items, images = start_run(cfg, self.name)
         validation = Validation(cfg)
         keys = [k for k, _ in items]
-        if state is None:
-            labels, figures, digest = self.labels(images, keys, validation)
-        else:
-            figures, digest = state["figures"], state["stage1_digest"]
-            labels = None if state["labels"] is None else state["labels"].float()
-            validation.history = list(figures.get("validation_mae", []))
-
+        labels, figures, digest = (None, {}, self.stage1_digest()) if cfg.resume else self.labels(images, keys, validation)
         model = A2S(checkpoint=None, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
                     size=cfg.size, channels=cfg.channels, seed=cfg.seed).to(cfg.device)
         groups = [{"params": list(model.decoder.parameters()), "lr": cfg.lr}]
@@ -198,63 +240,17 @@ class A2STrainer(salplug.Trainer):
         else:
             model.backbone.requires_grad_(False)
         optim = torch.optim.SGD(groups, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        epochs, milestones = cfg.epochs, cfg.milestones
-        if state is not None:
-            epochs, milestones = state["epochs"], state["milestones"]
-        elif cfg.budget_minutes is not None:
-            probe = copy.deepcopy(model)
-            probe_optim = torch.optim.SGD([p for p in probe.parameters() if p.requires_grad], lr=0.0)
-            x, g = images[: cfg.batch_size].to(cfg.device).float() / 255, labels[: cfg.batch_size].to(cfg.device)
-            epochs, milestones, figures["schedule"] = fit_schedule(
-                lambda: train_step(probe, probe_optim, x, g, cfg.precision), math.ceil(len(images) / cfg.batch_size), cfg,
-                cfg.budget_minutes * 60 - (time.time() - start), self.name)
-            del probe, probe_optim
-        sched = torch.optim.lr_scheduler.MultiStepLR(optim, milestones=milestones, gamma=cfg.gamma)
         card = {
             "method": "A2S stage 2 (Zhou et al., TCSVT), salplug-a2s reimplementation",
             "data": list(cfg.images) + [f"{len(items)} images"],
             "labels": f"stage-1 pseudo labels from {cfg.stage1_checkpoint} (sha256 {digest}); no mask was read",
             "command": self.command(),
             "stored": "encoder + decoder, fp16",
+            "training": figures,
         }
-        n, history, first, seconds = len(items), [], 0, 0.0
-        if state is not None:
-            history, first, seconds = restore_run(state, "model", model, optim, sched, generator, card, self.name)
-            card["labels_rebuilt"] = list(state.get("labels_rebuilt", []))
-            if labels is None:
-                labels = self.rebuild_labels(model, images, keys, first, digest)
-                card["labels_rebuilt"].append(first)
-        labels = labels.to(cfg.device)
-        model.train()
-        t0 = time.time() - seconds
-        for epoch in range(first, epochs):
-            order = torch.randperm(n, generator=generator)
-            total, count = 0.0, 0
-            for s in range(0, n, cfg.batch_size):
-                index = order[s : s + cfg.batch_size]
-                x = images[index].to(cfg.device).float() / 255
-                g = labels[index.to(cfg.device)]
-                flips = random_flips(len(index), cfg.flip, generator).to(cfg.device)
-                fl = flips.view(-1, 1, 1, 1)
-                x = torch.where(fl, x.flip(-1), x)
-                g_view = torch.where(fl, g.flip(-1), g)
-                value, logits = train_step(model, optim, x, g_view, cfg.precision)
-                if not math.isfinite(value):
-                    raise RuntimeError(f"a2s: epoch {epoch + 1}: loss is {value}")
-                total, count = total + value * len(index), count + len(index)
-                if epoch >= cfg.rectify_after:
-                    y = torch.sigmoid(logits.detach())
-                    y = torch.where(fl, y.flip(-1), y)
-                    labels[index.to(cfg.device)] = rectify(g, y, cfg.rectify_lambda)
-            model.eval()
-            figures.update(validation(lambda v: torch.sigmoid(up(model.logits(v), tuple(v.shape[-2:])))))
-            model.train()
-            end_epoch(self.name, model, cfg.out, card, history, epoch=epoch, epochs=epochs, mean_loss=total / count,
-                      optim=optim, sched=sched, started=t0, **figures)
-            write_run_state(cfg, cfg.out, STATE_FORMAT, "model", model, optim, sched, generator, card,
-                            epochs_done=epoch + 1, epochs=epochs, milestones=milestones, seconds=time.time() - t0,
-                            history=history, figures=figures, stage1_digest=digest,
-                            labels_rebuilt=card.get("labels_rebuilt", []), labels=labels.cpu().half())
+        run = Stage2Run(self, model, images, keys, validation, labels, figures, digest)
+        result = fit(trainer=self.name, model=model, optim=optim, dataset=Views(len(items), cfg.seed, cfg.flip),
+                     loss=run.loss, config=cfg, card=card, sched=milestone_schedule(optim, cfg, len(items)), hooks=run)
         model.eval()
-        log(f"a2s: done in {time.time() - start:.0f}s")
-        return Path(cfg.out)
+        log(f"a2s: {result.reason} after {result.progress.step} steps in {time.time() - start:.0f}s")
+        return result.checkpoint

@@ -87,14 +87,10 @@ class BaselineTrainer(salplug.Trainer):
         optim = torch.optim.Adam(groups)
         sched = poly_schedule(optim, cfg.epochs * -(-len(keys) // cfg.batch_size))
 
-        def step(batch) -> float:
+        def loss(batch) -> torch.Tensor:
             logits = F.interpolate(prior.logits(batch["image"].contiguous(memory_format=layout)), size=batch["mask"].shape[-2:], mode="bilinear",
                                    align_corners=False)
-            loss = saliency_loss(logits.float(), batch["mask"])
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            return float(loss.detach())
+            return saliency_loss(logits.float(), batch["mask"])
 
         held = "none" if cfg.fold is None else f"fold {cfg.fold} of {cfg.folds} (index in sorted order mod {cfg.folds})"
         card = {
@@ -107,7 +103,7 @@ class BaselineTrainer(salplug.Trainer):
             "stored": f"every learned tensor in fp16; {cfg.backbone} encoder fine-tuned from its 'imagenet' tag",
         }
         log(f"baseline: training on {len(keys)} images of {cfg.data} (held out: {held}) at {cfg.size}px")
-        result = fit(trainer=self.name, model=prior, optim=optim, dataset=dataset, step=step, config=cfg, card=card,
+        result = fit(trainer=self.name, model=prior, optim=optim, dataset=dataset, loss=loss, config=cfg, card=card,
                      sched=sched)
         log(f"baseline: {result.reason} after {result.progress.step} steps; wrote {result.checkpoint}")
         return result.checkpoint

@@ -5,7 +5,7 @@ never read. One sample is an (image, prior) pair: with several prior folders eve
 comes once per detector, so a checkpoint can learn from a mix of detectors' mistakes. A
 share of the photos is held out (`salplug.data._datasets.hold_out`, the rule the LPS trainer
 uses) so that choices can be checked on them, never on the report set. Runs on
-`salplug.train._loop.fit`: resumable, logged, state beside `out`.
+`salplug.train.fit`, which owns the step: resumable, logged, state beside `out`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ class PriorPairs(Dataset):
             index -= len(part)
         raise IndexError(item)
 
+    def check(self) -> dict[str, str]:
+        """Every folder's unusable pairs, left out (`TrainingSet.check`)."""
+        return {path: why for part in self.sets for path, why in part.check().items()}
+
 
 def optimiser(net: LDPSNet, lr: float, head_lr_mult: float, momentum: float = 0.9, weight_decay: float = 5e-4):
     """SGD over encoder blocks 3-6 at `lr` and the head at `lr × head_lr_mult` (the paper's split)."""
@@ -51,13 +55,18 @@ def optimiser(net: LDPSNet, lr: float, head_lr_mult: float, momentum: float = 0.
                            momentum=momentum, weight_decay=weight_decay)
 
 
-def train_step(refiner: LDPS, optim: torch.optim.Optimizer, images: torch.Tensor, priors: torch.Tensor) -> float:
-    """One SGD step of the pair loss on the priors' confident pixels; returns the loss."""
+def pair_step_loss(refiner: LDPS, images: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+    """The pair loss of a batch on the priors' confident pixels (the frozen low encoder blocks without gradients)."""
     cfg, net = refiner.config, refiner.net
     labels, valid = pair_labels(priors, cfg.theta_afg, cfg.theta_abg)
     with torch.no_grad():
         low = net.encoder.low(images)
-    loss = pair_loss(net(images, priors, cfg.theta_fg, cfg.topk, low=low), labels, valid)
+    return pair_loss(net(images, priors, cfg.theta_fg, cfg.topk, low=low), labels, valid)
+
+
+def train_step(refiner: LDPS, optim: torch.optim.Optimizer, images: torch.Tensor, priors: torch.Tensor) -> float:
+    """One SGD step of `pair_step_loss` outside the loop (the step the speed benchmark times); returns the loss."""
+    loss = pair_step_loss(refiner, images, priors)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
@@ -115,6 +124,6 @@ class LDPSTrainer(salplug.Trainer):
         }
         log(f"ldps: training on {len(dataset)} pairs ({counts}) of {cfg.data}, {len(validation)} photos held out")
         result = fit(trainer=self.name, model=refiner, optim=optim, dataset=dataset, config=cfg, card=card, sched=sched,
-                     step=lambda batch: train_step(refiner, optim, batch["image"], batch["prior"]))
+                     loss=lambda batch: pair_step_loss(refiner, batch["image"], batch["prior"]))
         log(f"ldps: {result.reason} after {result.progress.step} steps; wrote {result.checkpoint}")
         return result.checkpoint

@@ -53,3 +53,17 @@ def test_ldps_trainer_runs_end_to_end_and_keeps_its_held_out_photos(folders, tmp
              if v.is_floating_point() and not torch.equal(v, before.net.head.state_dict()[k].half().float())]
     assert moved, "two SGD steps changed no head weight"
     assert (tmp_path / "ldps.state.pt").is_file(), "the run state that --resume continues from"
+
+
+def test_ldps_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(folders, tmp_path):
+    from salplug.train import read_state, state_path
+
+    data, priors, _ = folders
+    common = {"data": str(data), "priors": [str(priors)], "hold_out": 1, "epochs": 2, "batch_size": 2, "size": 32,
+              "backbone_weights": None, "workers": 0}
+    salplug.build("trainer", "ldps", out=str(tmp_path / "whole.pt"), **common).run()
+    salplug.build("trainer", "ldps", out=str(tmp_path / "cut.pt"), max_steps=4, **common).run()
+    salplug.build("trainer", "ldps", out=str(tmp_path / "cut.pt"), resume=True, **common).run()
+    whole, cut = (read_state(state_path(tmp_path / f"{name}.pt"))["model"] for name in ("whole", "cut"))
+    for name, value in whole.items():
+        assert torch.equal(value, cut[name]), name

@@ -5,7 +5,7 @@ probability `label_flip` to make the anchor weights (the paper's noise against t
 the prior too much), scores every pixel against the two anchors and minimises the
 negative log-likelihood of the clean mask. `anchors: mix` takes half of the anchor weights
 from a detector's maps instead (see the README), so training sees the soft, wrong priors
-that testing gets. Runs on `salplug.train._loop.fit`: resumable, logged, state beside `out`.
+that testing gets. Runs on `salplug.train.fit`, which owns the step: resumable, logged, state beside `out`.
 """
 
 from __future__ import annotations
@@ -112,14 +112,10 @@ class LPSTrainer(salplug.Trainer):
         optim = torch.optim.Adam(groups)
         sched = poly_schedule(optim, cfg.epochs * -(-len(keys) // cfg.batch_size))
 
-        def step(batch) -> float:
+        def loss(batch) -> torch.Tensor:
             labels = batch["mask"] > 0.5
             weights = anchor_weights(labels, batch.get("prior"), cfg.anchors, cfg.label_flip)
-            loss = anchor_loss(net, batch["image"], labels, weights)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            return float(loss.detach())
+            return anchor_loss(net, batch["image"], labels, weights)
 
         backbone_note = "frozen" if len(groups) == 1 else f"fine-tuned at lr x{cfg.backbone_lr_mult:g}"
         card = {
@@ -136,7 +132,7 @@ class LPSTrainer(salplug.Trainer):
         }
         log(f"lps: training on {len(keys)} images of {cfg.data} ({len(validation)} held out), anchors from "
             f"{cfg.anchors}, at {cfg.size}px")
-        result = fit(trainer=self.name, model=refiner, optim=optim, dataset=dataset, step=step, config=cfg, card=card,
+        result = fit(trainer=self.name, model=refiner, optim=optim, dataset=dataset, loss=loss, config=cfg, card=card,
                      sched=sched)
         log(f"lps: {result.reason} after {result.progress.step} steps; wrote {result.checkpoint}")
         return result.checkpoint

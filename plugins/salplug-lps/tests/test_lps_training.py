@@ -136,3 +136,17 @@ def test_validation_view_links_the_held_out_images_of_one_fold(dataset, tmp_path
 
     assert main(["--data", str(dataset), "--hold-out", "3", "--fold", "1", "-o", str(tmp_path / "view")]) == 0
     assert sorted(p.stem for p in (tmp_path / "view" / "images").iterdir()) == ["s1", "s3"]  # held out: s0, s1, s3
+
+
+def test_lps_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(dataset, tmp_path):
+    """Flipped anchor pixels draw from the global RNG: the run state carries it, so resuming is exact."""
+    from salplug.train import read_state, state_path
+
+    common = {"data": str(dataset), "hold_out": 1, "backbone_weights": None, "size": 32, "channels": 4, "dim": 4,
+              "region": "fc", "epochs": 2, "batch_size": 2, "workers": 0}
+    salplug.build("trainer", "lps", out=str(tmp_path / "whole.pt"), **common).run()
+    salplug.build("trainer", "lps", out=str(tmp_path / "cut.pt"), max_steps=3, **common).run()
+    salplug.build("trainer", "lps", out=str(tmp_path / "cut.pt"), resume=True, **common).run()
+    whole, cut = (read_state(state_path(tmp_path / f"{name}.pt"))["model"] for name in ("whole", "cut"))
+    for name, value in whole.items():
+        assert torch.equal(value, cut[name]), name
