@@ -5,7 +5,7 @@ from salplug.train._feature_cache import FeatureCache
 from salplug.train._loop import (Hooks, Interrupted, LoopConfig, LoopResult, Progress, fit, poly_schedule, read_state,
                                  state_path, stored_settings, write_state)
 from salplug.train._parallel import Group, current as parallel_group, gather
-from salplug.train._progress import end_epoch, log
+from salplug.train._progress import log
 
-__all__ = ["FeatureCache", "Group", "Hooks", "Interrupted", "LoopConfig", "LoopResult", "Progress", "TrainingSet", "end_epoch",
+__all__ = ["FeatureCache", "Group", "Hooks", "Interrupted", "LoopConfig", "LoopResult", "Progress", "TrainingSet",
            "fit", "gather", "log", "parallel_group", "poly_schedule", "read_state", "state_path", "stored_settings", "write_state"]
