@@ -5,6 +5,6 @@ from mijr_synthetic import pool
 from salplug_mijr import MIJR, MIJRTrainer
 
 
-@salplug.testing.parametrize_with_checks([MIJR(**MIJR.example_config).fit(pool(8, 5)), MIJRTrainer])
+@salplug.testing.parametrize_with_checks([MIJR(**MIJR.example_config).fit(pool(4, 3)), MIJRTrainer])
 def test_conformance(component, check):
     check(component)
