@@ -317,3 +317,29 @@ def test_unusable_pairs_are_listed_before_the_first_step_and_a_bad_photo_is_skip
     card = TinyPrior().load_weights(tmp_path / "m.pt")
     assert len(card["training"]["left_out"]) == 2 and any("07.png" in s for s in card["training"]["skipped"])
     assert done.finished
+
+
+def tiny_fit(folder, out, **options):
+    torch.manual_seed(0)
+    model = TinyPrior()
+    optim = torch.optim.SGD(model.parameters(), lr=0.5)
+    data = FolderDataset(folder, masks=True)
+    config = LoopConfig(out=str(out), epochs=1, batch_size=5, workers=0, seed=1, **options)
+    fit(trainer="tiny", model=model, optim=optim, dataset=TrainingSet(data, data.keys, 16, seed=1), config=config,
+        loss=lambda batch: F.binary_cross_entropy(model(batch["image"]), batch["mask"]), card={})
+    return model
+
+
+def test_accumulated_parts_take_the_step_of_the_whole_batch(folder, tmp_path):
+    whole = tiny_fit(folder, tmp_path / "one.pt")
+    parts = tiny_fit(folder, tmp_path / "three.pt", accumulate=3)
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(parts.state_dict()[key], value, rtol=0, atol=1e-6)
+
+
+def test_clipping_bounds_each_step(folder, tmp_path):
+    torch.manual_seed(0)
+    start = TinyPrior().state_dict()
+    clipped = tiny_fit(folder, tmp_path / "c.pt", clip_grad_norm=1e-3)
+    moved = torch.cat([(clipped.state_dict()[k] - v).flatten() for k, v in start.items()]).norm()
+    assert 0 < moved <= 2 * 0.5 * 1e-3 + 1e-7  # two steps of lr 0.5 with a gradient norm of at most 1e-3
