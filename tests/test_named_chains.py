@@ -17,8 +17,13 @@ SPEC = "version: 1\nsteps:\n  - {kind: prior, component: center}\n  - {kind: pos
 
 
 @pytest.fixture
-def shipped(tmp_path):
-    """A plugin shipping two chains, one of them the default, registered for the test."""
+def shipped(tmp_path, monkeypatch):
+    """A plugin shipping two chains, one of them the default, registered for the test.
+
+    The installed plugin shipping the default chain is turned off, so this one may claim it.
+    """
+    monkeypatch.setenv("SALPLUG_DISABLE_PLUGINS", "lps")
+    salplug.reload_plugins()
     spec = tmp_path / "centre.yaml"
     spec.write_text(SPEC)
 
@@ -30,6 +35,7 @@ def shipped(tmp_path):
     plugin.salplug_register_chains = salplug.hookimpl(salplug_register_chains)
     info = salplug.register_plugin(plugin, name="chains-test")
     yield info
+    monkeypatch.delenv("SALPLUG_DISABLE_PLUGINS")
     salplug.reload_plugins()
 
 
@@ -58,12 +64,33 @@ def test_list_chain_shows_names_summaries_scores_and_the_default(shipped, capsys
     assert main(["list", "chain", "nothing*"]) == 1
 
 
-def test_run_takes_a_chain_name(shipped, tmp_path, capsys):
+def test_run_takes_a_chain_name_and_without_one_runs_the_default(shipped, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
     cv2.imwrite(str(photos / "a.png"), np.full((24, 32, 3), 128, np.uint8))
-    assert main(["run", "--chain", "centre-test", str(photos), "-o", str(tmp_path / "maps"), "--no-progress"]) == 0
-    assert cv2.imread(str(tmp_path / "maps" / "a.png"), cv2.IMREAD_UNCHANGED).shape == (24, 32)
+    assert main(["run", "--chain", "centre-test-2", str(photos), "-o", str(tmp_path / "named"), "--no-progress"]) == 0
+    assert main(["run", str(photos), "-o", str(tmp_path / "default"), "--no-progress"]) == 0
+    for out in ("named", "default"):
+        assert cv2.imread(str(tmp_path / out / "a.png"), cv2.IMREAD_UNCHANGED).shape == (24, 32)
+    manifest = json.loads((tmp_path / "default" / "salplug-run.json").read_text())
+    assert [step["component"] for step in manifest["chain"]["steps"]] == ["center", "normalize"]
+
+
+def test_without_a_default_chain_run_says_how_to_name_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SALPLUG_DISABLE_PLUGINS", "lps")
+    salplug.reload_plugins()
+    try:
+        assert main(["run", str(tmp_path), "-o", str(tmp_path / "maps")]) == 2
+        assert "no installed plugin ships a default chain" in capsys.readouterr().err
+    finally:
+        monkeypatch.delenv("SALPLUG_DISABLE_PLUGINS")
+        salplug.reload_plugins()
+
+
+def test_the_installed_default_chain_is_the_baseline_refined_by_lps():
+    default = salplug.reload_plugins().chains.default
+    assert default.name == "baseline-lps"
+    assert [s.component for s in salplug.load_spec(default.spec).steps] == ["baseline", "lps"]
 
 
 def test_a_second_default_or_a_taken_name_is_that_plugins_conflict(shipped, tmp_path):
@@ -94,3 +121,13 @@ def test_registering_a_missing_file_or_a_bad_name_is_an_error(tmp_path):
         assert "a chain name must be lower-case" in info.errors[0]
     finally:
         salplug.reload_plugins()
+
+
+def test_every_installed_chain_loads_and_names_installed_components():
+    chains = salplug.reload_plugins().chains
+    assert {"baseline", "baseline-lps", "baseline-ldps", "a2s-ldps-densecrf", "lps", "ldps", "mbd-plus"} <= set(chains.names())
+    for name in chains.names():
+        entry = chains.get(name)
+        assert entry.summary, name
+        for step in salplug.load_spec(name).steps:
+            salplug.get_component(step.kind, step.component)

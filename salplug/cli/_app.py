@@ -42,8 +42,8 @@ from salplug.host._manager import PluginInfo, get_host
 from salplug.metrics._paired import compare_methods
 from salplug.metrics._reports import format_comparison, format_table, plot_curves, write_csv, write_json
 from salplug.pipeline._runner import run_chain_on_files
-from salplug.pipeline._schema import chain_schema
 from salplug.pipeline._batching import BATCH_PIXELS
+from salplug.pipeline._schema import chain_schema
 from salplug.train._loop import Interrupted, LoopConfig, stored_settings
 from salplug.pipeline._spec import load_spec, parse_settings, read_document, with_settings
 
@@ -158,9 +158,9 @@ def _list_chains(args: argparse.Namespace) -> int:
     elif rows:
         print(_table([("CHAIN", "DISTRIBUTION", "SUMMARY"),
                       *((r["name"] + " (default)" * r["default"], r["distribution"], r["summary"]) for r in rows)]))
-        for r in rows:
-            if r["scores"]:
-                print(f"\n{r['name']}: {r['scores']}")
+        scored = [f"{r['name']}: {r['scores']}" for r in rows if r["scores"]]
+        if scored:
+            print("\n" + "\n".join(scored))
     else:
         print(f"no chain matches {args.pattern or '*'!r}", file=sys.stderr)
         return EXIT_NO_MATCH
@@ -194,7 +194,9 @@ def _positive(text: str) -> int:
 
 
 def _add_run(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chain", required=True, metavar="SPEC", help="chain spec, a .yaml/.yml or .json file")
+    parser.add_argument("--chain", metavar="CHAIN",
+                        help="a named chain (salplug list chain) or a spec file (.yaml/.yml/.json); "
+                             "default: the installed default chain")
     parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files or folders (walked recursively)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the maps, OUT/<key>.png")
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
@@ -272,7 +274,16 @@ def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chai
         raise CommandError(f"--device: cannot use {device!r}: {err}") from None
 
 
+def _default_chain() -> str:
+    default = get_host().chains.default
+    if default is None:
+        raise CommandError("run: no --chain given and no installed plugin ships a default chain; "
+                           "name one from `salplug list chain` or a spec file")
+    return default.name
+
+
 def _run(args: argparse.Namespace) -> int:
+    args.chain = args.chain or _default_chain()
     ray_options = _ray_options(args)
     if ray_options:
         from salplug.distributed._ray_run import run_chain_on_files_ray
@@ -445,7 +456,8 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
         help="prior folders of the dataset ('all' for every one): scored as they are, or, with --chain, "
         "each the chain's starting maps",
     )
-    parser.add_argument("--chain", metavar="SPEC", help="run this chain spec over the dataset's images and score it")
+    parser.add_argument("--chain", metavar="CHAIN",
+                        help="run this chain (a name from salplug list chain, or a spec file) over the images and score it")
     parser.add_argument("--name", metavar="NAME", help="the chain's name in the results (default: the spec's stem)")
     parser.add_argument("--score-input", action="store_true", help="with --chain, also score the chain's input maps")
     parser.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all installed)")

@@ -1,5 +1,7 @@
 """A supervised baseline detector trained on DUTS-TR masks: prior `baseline`, trainer `baseline`, backbone `baseline`."""
 
+from importlib import resources
+
 import salplug
 
 from . import out_of_fold
@@ -28,3 +30,11 @@ def salplug_register_trainers(register):
 @salplug.hookimpl
 def salplug_register_commands(register):
     register(out_of_fold.COMMAND)
+
+
+@salplug.hookimpl
+def salplug_register_chains(register):
+    chains = resources.files(__name__) / "chains"
+    register(
+        "baseline", chains / "baseline.yaml", "the supervised baseline detector alone (MobileNetV2, DUTS-TR)", scores="sod-dev: MAE 0.1017, max F 0.8255, S 0.7945",
+    )

@@ -1,5 +1,7 @@
 """LDPS for salplug: learning deep relations to promote saliency detection (Chen et al., AAAI 2020)."""
 
+from importlib import resources
+
 import salplug
 
 from .refiner import LDPS
@@ -16,3 +18,13 @@ def salplug_register_refiners(register):
 @salplug.hookimpl
 def salplug_register_trainers(register):
     register(LDPSTrainer)
+
+
+@salplug.hookimpl
+def salplug_register_chains(register):
+    chains = resources.files(__name__) / "chains"
+    register("baseline-ldps", chains / "baseline-ldps.yaml", "the baseline detector refined by LDPS")
+    register("ldps", chains / "ldps.yaml", "LDPS on another detector's maps (salplug eval --priors NAME)")
+    register(
+        "ldps-online", chains / "ldps-online.yaml", "LDPS online: a fresh network fitted on each image, on another detector's maps",
+    )

@@ -1,5 +1,7 @@
 """MIJR for salplug: multiple-instance joint re-learning (Ma et al., IEEE TMM)."""
 
+from importlib import resources
+
 import salplug
 
 from . import ceilings, validation
@@ -24,3 +26,11 @@ def salplug_register_trainers(register):
 def salplug_register_commands(register):
     register(validation.COMMAND)
     register(ceilings.COMMAND)
+
+
+@salplug.hookimpl
+def salplug_register_chains(register):
+    chains = resources.files(__name__) / "chains"
+    register(
+        "mijr", chains / "mijr.yaml", "MIJR cross-image re-learning on another detector's maps (needs a fitted pool)",
+    )
