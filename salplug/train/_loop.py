@@ -294,6 +294,40 @@ def _parts(batch: dict[str, Any], count: int) -> list[dict[str, Any]]:
             for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
+def _resume(path: Path, trainer: str, model: Component, optim: torch.optim.Optimizer, sched: Any, hooks: Hooks,
+            cfg: LoopConfig) -> Progress:
+    """Everything the state at `path` holds, back in place; refused for another trainer or other settings."""
+    payload = read_state(path)
+    if (payload["trainer"], payload["kind"], payload["name"]) != (trainer, model.kind, model.name):
+        raise CheckpointError(f"run state {path}: expected a run of trainer {trainer!r} ({model.kind} "
+                              f"{model.name!r}), got one of {payload['trainer']!r} ({payload['kind']} {payload['name']!r})")
+    changed = _differences(payload["settings"], settings(cfg))
+    if changed:
+        raise CheckpointError(f"run state {path}: made with other settings, which would make the model card "
+                              f"untrue; differing fields: {', '.join(changed)}")
+    _load_weights(path, model, payload["model"])
+    optim.load_state_dict(payload["optim"])
+    if sched is not None and payload["sched"] is not None:
+        sched.load_state_dict(payload["sched"])
+    progress = Progress(**json.loads(payload["progress"]))
+    hooks.load_state_dict(payload["extra"], progress)
+    torch.set_rng_state(payload["rng"])
+    progress.resumed.append(progress.step)
+    return progress
+
+
+def _leave_out_unusable(dataset: Dataset, trainer: str, progress: Progress, leader: bool) -> None:
+    """A dataset with a ``check()`` (`TrainingSet`) drops its unusable samples before the first step; each is named."""
+    unusable = dataset.check() if callable(getattr(dataset, "check", None)) else {}
+    for path, why in sorted(unusable.items()):
+        if leader:
+            print(f"{trainer}: left out {path}: {why}", flush=True)
+    if unusable:
+        progress.figures["left_out"] = sorted(unusable)
+    if len(dataset) == 0:
+        raise ValueError(f"{trainer}: expected training samples, got none usable")
+
+
 def fit(
     *, trainer: str, model: Component, optim: torch.optim.Optimizer, dataset: Dataset,
     loss: Callable[[dict[str, Any]], torch.Tensor], config: LoopConfig, card: dict[str, Any],
@@ -316,43 +350,20 @@ def fit(
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    progress = Progress()
     if cfg.resume:
-        payload = read_state(states)
-        if (payload["trainer"], payload["kind"], payload["name"]) != (trainer, model.kind, model.name):
-            raise CheckpointError(f"run state {states}: expected a run of trainer {trainer!r} ({model.kind} "
-                                  f"{model.name!r}), got one of {payload['trainer']!r} ({payload['kind']} {payload['name']!r})")
-        changed = _differences(payload["settings"], settings(cfg))
-        if changed:
-            raise CheckpointError(f"run state {states}: made with other settings, which would make the model card "
-                                  f"untrue; differing fields: {', '.join(changed)}")
-        _load_weights(states, model, payload["model"])
-        optim.load_state_dict(payload["optim"])
-        if sched is not None and payload["sched"] is not None:
-            sched.load_state_dict(payload["sched"])
-        progress = Progress(**json.loads(payload["progress"]))
-        hooks.load_state_dict(payload["extra"], progress)
-        torch.set_rng_state(payload["rng"])
-        progress.resumed.append(progress.step)
+        progress = _resume(states, trainer, model, optim, sched, hooks, cfg)
         if group.leader:
             _trim_log(log_path, progress.step)
     else:
+        progress = Progress()
         torch.manual_seed(cfg.seed)  # draws in the loss (label noise, pixel samples) start alike in every fresh run
         if group.leader:
             log_path.unlink(missing_ok=True)
     if parallel:
         data_parallel.same_start(model)
     params = [p for g in optim.param_groups for p in g["params"] if p.requires_grad]
-    if callable(getattr(dataset, "check", None)):
-        unusable = dataset.check()
-        for path, why in sorted(unusable.items()):
-            if group.leader:
-                print(f"{trainer}: left out {path}: {why}", flush=True)
-        if unusable:
-            progress.figures["left_out"] = sorted(unusable)
+    _leave_out_unusable(dataset, trainer, progress, group.leader)
     count = len(dataset)
-    if count == 0:
-        raise ValueError(f"{trainer}: expected training samples, got none usable")
     per_epoch = math.ceil(count / cfg.batch_size)
     started, last_save = time.time(), time.time()
     base_seconds = progress.seconds
