@@ -1,6 +1,9 @@
-"""`make demo`: run a chain on scikit-image's bundled photos; write maps and a contact sheet.
+"""`make demo`: the default chain and the label-free chain on scikit-image's bundled photos.
 
-    python examples/demo.py --out demo-output [--chain examples/chains/demo.yaml] [--device cpu]
+    python examples/demo.py --out demo-output [--chain NAME-OR-SPEC] [--device cpu]
+
+Writes the photos, each chain's maps (every step's map too) and a contact sheet: the photo,
+the default chain's steps, and the label-free chain's map beside them.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import salplug
 from salplug import Chain
 from salplug.data import SAMPLES, contact_sheet, read_image, read_map, sample_photo, write_png
 from salplug.pipeline import run_chain_on_files
 
-DEFAULT_CHAIN = Path(__file__).parent / "chains" / "demo.yaml"
+LABEL_FREE = "a2s-ldps-densecrf"
+"""A chain trained without a single human mask, shown beside the default for comparison."""
 
 
 def write_samples(folder: Path) -> list[Path]:
@@ -21,28 +26,42 @@ def write_samples(folder: Path) -> list[Path]:
     return [write_png(folder / f"{name}.png", sample_photo(name)) for name in SAMPLES]
 
 
+def run(name: str, photos: Path, out: Path, device: str) -> Chain | None:
+    """Run one chain over the photos into `out`, every step's map kept; None when a photo failed."""
+    chain = Chain.from_spec(name).to(device)
+    report = run_chain_on_files(chain, [photos], out, overwrite=True, save_steps=True)
+    print(f"{name}: {report.summary()}")
+    return None if report.failed else chain
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
-    parser.add_argument("--chain", type=Path, default=DEFAULT_CHAIN)
+    parser.add_argument("--chain", default=None, help="a chain name or spec file (default: the default chain)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
+    name = args.chain or salplug.get_host().chains.default.name
     photos = write_samples(args.out / "photos")
-    chain = Chain.from_spec(args.chain).to(args.device)
-    maps = args.out / "maps"
-    report = run_chain_on_files(chain, [args.out / "photos"], maps, overwrite=True, save_steps=True)
-    print(report.summary())
-    if report.failed:
+    chain = run(name, args.out / "photos", args.out / "maps", args.device)
+    label_free = run(LABEL_FREE, args.out / "photos", args.out / "label-free", args.device)
+    if chain is None or label_free is None:
         return 1
 
     steps = list(chain.named_steps)
     rows = [
-        [read_image(photo)] + [read_map(maps / "steps" / step / f"{photo.stem}.png") for step in steps]
+        [read_image(photo)]
+        + [read_map(args.out / "maps" / "steps" / step / f"{photo.stem}.png") for step in steps]
+        + [read_map(args.out / "label-free" / f"{photo.stem}.png")]
         for photo in photos
     ]
-    sheet = write_png(args.out / "contact-sheet.png", contact_sheet(rows, ["photo", *steps]))
-    print(f"maps in {maps}/, contact sheet {sheet}")
+    labels = ["photo", *(f"{name}: {step}" for step in steps), "label-free"]
+    sheet = write_png(args.out / "contact-sheet.png", contact_sheet(rows, labels))
+    print(f"\nmaps in {args.out / 'maps'}/, the label-free chain's in {args.out / 'label-free'}/, "
+          f"side by side in {sheet}")
+    print("\nnext: masks for your own photos (with .venv/bin on your PATH, e.g. `source .venv/bin/activate`):\n"
+          "    salplug run photos/ -o masks/\n"
+          "other chains: salplug list chain; their options: salplug show KIND NAME")
     return 0
 
 
