@@ -455,6 +455,12 @@ def test_parametrize_with_checks_gives_one_test_per_check_and_strict_xfails():
     assert marked == [("refiner:doubling-check_output_range", {"reason": "doubles the map", "strict": True})]
 
 
+def test_an_instance_is_named_with_the_options_it_changes():
+    params = salplug.testing.parametrize_with_checks([Tiny(width=3), Tiny()]).args[1]
+    assert params[0].id == "backbone:tiny(width=3)-check_registration"
+    assert params[len(checks_for(Tiny))].id == "backbone:tiny()-check_registration"
+
+
 def test_expected_failed_checks_name_checks_that_run():
     with pytest.raises(ValueError, match=r"no check check_output_rnage runs"):
         salplug.testing.parametrize_with_checks([Doubling], expected_failed_checks={"check_output_rnage": "typo"})

@@ -215,8 +215,13 @@ def check_example(cls: type[Configurable]) -> None:
 
 
 def _test_id(component: Subject, check: Check) -> str:
+    """``kind:name-check``; an instance adds its options that differ from the defaults, as ``name(a=1,b=2)``."""
     cls = _class_of(component)
-    return f"{cls.kind}:{cls.name}-{check.name}"
+    options = ""
+    if not isinstance(component, type):
+        changed = component.config.model_dump(mode="json", exclude_defaults=True)
+        options = f"({','.join(f'{k}={v}' for k, v in changed.items())})"
+    return f"{cls.kind}:{cls.name}{options}-{check.name}"
 
 
 def check_params(
