@@ -36,6 +36,24 @@ def test_no_trainer_default_points_into_tmp(name):
     assert "/tmp" not in defaults
 
 
+@pytest.mark.parametrize("name", ["a2s", "a2s-stage1", "baseline", "ldps", "lps", "mijr"])
+def test_no_trainer_default_reaches_outside_the_repository_or_names_the_report_set(name, monkeypatch):
+    monkeypatch.delenv("SALPLUG_DATA", raising=False)
+    defaults = json.dumps(get_component("trainer", name).Config().model_dump(mode="json"))
+    assert "sod-dev" not in defaults and "../" not in defaults and "shared/data" not in defaults
+
+
+def test_training_data_comes_from_salplug_data_or_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SALPLUG_DATA", raising=False)
+    assert main(["train", "baseline", "--set", f"out={tmp_path}/m.pt"]) == 2
+    err = capsys.readouterr().err
+    assert "field 'data': $SALPLUG_DATA/duts-tr names $SALPLUG_DATA, which is not set" in err and "--set data=" in err
+    monkeypatch.setenv("SALPLUG_DATA", str(tmp_path / "sets"))
+    assert get_component("trainer", "baseline")().config.data == str(tmp_path / "sets" / "duts-tr")
+    assert main(["train", "baseline", "--set", f"out={tmp_path}/m.pt"]) == 2
+    assert f"{tmp_path / 'sets' / 'duts-tr'} does not exist" in capsys.readouterr().err
+
+
 def test_a_missing_trainer_input_names_the_field_and_how_to_make_it(tmp_path, capsys):
     images = tmp_path / "images"
     images.mkdir()
@@ -62,9 +80,9 @@ def test_resume_continues_from_the_state_file_or_says_which_is_missing(tmp_path,
     assert f"run state {tmp_path / 'run' / 'b.state.pt'} does not exist (resume needs" in capsys.readouterr().err
     assert main(["train", "a2s", "--resume", "--set", f"out={tmp_path / 'a' / 'a.pt'}"]) == 2
     captured = capsys.readouterr()
-    assert f"a2s run state {tmp_path / 'a' / 'a.state.pt'} does not exist" in captured.err
+    assert f"run state {tmp_path / 'a' / 'a.state.pt'} does not exist (resume needs" in captured.err
     assert "images at" not in captured.out  # refused before any image is loaded
     assert main(["train", "a2s-stage1", "--resume", "--set", f"out={tmp_path / 's' / 's.pt'}"]) == 2
     captured = capsys.readouterr()
-    assert f"a2s-stage1 run state {tmp_path / 's' / 's.state.pt'} does not exist" in captured.err
+    assert f"run state {tmp_path / 's' / 's.state.pt'} does not exist (resume needs" in captured.err
     assert "images at" not in captured.out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -219,6 +220,29 @@ def input_field(default: Any = ..., *, description: str, how: str = "", **option
     return Field(default, description=description, json_schema_extra={INPUT_MARK: how}, **options)
 
 
+DATA_ENV = "SALPLUG_DATA"
+"""The folder holding the training sets; trainers' data defaults start with it (``$SALPLUG_DATA/duts-tr``)."""
+
+
+def _input_fields(config: ComponentConfig) -> dict[str, str]:
+    """The config's `input_field` names, each with its remedy (`how`)."""
+    fields = {}
+    for field, info in type(config).model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if INPUT_MARK in extra:
+            fields[field] = extra[INPUT_MARK]
+    return fields
+
+
+def _expand(value: Any) -> Any:
+    """``$SALPLUG_DATA`` (or any set variable) in a path, or in each of a list of paths, replaced by its value."""
+    if isinstance(value, str):
+        return os.path.expandvars(value)
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
 class TrainerInputError(SalplugError, FileNotFoundError):
     """A trainer input (an `input_field`) that does not exist."""
 
@@ -234,7 +258,8 @@ class Trainer(Configurable):
     kind = "trainer"
 
     def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
-        self.config = self.make_config(config, **options)
+        config = self.make_config(config, **options)
+        self.config = config.model_copy(update={field: _expand(getattr(config, field)) for field in _input_fields(config)})
 
     def command(self) -> str:
         """The ``salplug train`` command that runs this job again: for model cards."""
@@ -246,14 +271,15 @@ class Trainer(Configurable):
 
     def check_inputs(self) -> None:
         """Raise `TrainerInputError` for the first `input_field` path that does not exist."""
-        for field, info in type(self.config).model_fields.items():
-            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-            if INPUT_MARK not in extra:
-                continue
+        for field, how in _input_fields(self.config).items():
             value = getattr(self.config, field)
             for path in value if isinstance(value, (list, tuple)) else [value]:
+                if path is not None and DATA_ENV in str(path):
+                    raise TrainerInputError(
+                        f"trainer {self.name!r}, field {field!r}: {path} names ${DATA_ENV}, which is not set; set it to "
+                        f"the folder holding your training sets (e.g. duts-tr/) or pass --set {field}=...")
                 if path is not None and not Path(path).exists():
-                    how = f"; {extra[INPUT_MARK]}" if extra[INPUT_MARK] else ""
+                    how = f"; {how}" if how else ""
                     raise TrainerInputError(f"trainer {self.name!r}, field {field!r}: {path} does not exist{how}")
 
     def run(self) -> Path:

@@ -21,7 +21,7 @@ from salplug.train import LoopConfig, log
 from .common import BACKBONES
 from .data import list_images, load_images, load_validation, read_list
 
-DEFAULT_IMAGES = ["../shared/data/bsds-unlabeled/images", "../shared/data/sod-dev/images"]
+DEFAULT_IMAGES = ["$SALPLUG_DATA/duts-tr/images"]
 
 
 class TrainingConfig(LoopConfig):

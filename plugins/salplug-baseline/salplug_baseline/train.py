@@ -47,7 +47,7 @@ class BaselineTrainer(salplug.Trainer):
     example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 16, "subset": 8, "workers": 0}
 
     class Config(LoopConfig):
-        data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/.")
+        data: str = input_field(default="$SALPLUG_DATA/duts-tr", description="Dataset folder with images/ and masks/.")
         out: str = Field(default="runs/baseline/baseline.pt", description="Checkpoint to write; the run state goes beside it.")
         subset: int | None = Field(default=None, ge=1, description="Train on this many images spread evenly over the sorted stems (None: all).")
         folds: int = Field(default=2, ge=2, description="Folds of the out-of-fold rule (index in sorted order modulo folds).")
@@ -60,7 +60,7 @@ class BaselineTrainer(salplug.Trainer):
         backbone_lr_mult: float = Field(default=0.1, ge=0, description="Encoder lr as a multiple of lr (0: frozen).")
         crop: float = Field(default=0.75, gt=0, le=1, description="Smallest crop side as a share of the photo's.")
         hflip: bool = Field(default=True, description="Random horizontal mirrors.")
-        channels_last: bool = Field(default=True, description="Channels-last tensors (a training step 1.6-1.7x faster on the project CPU, BENCHMARKS.md).")
+        channels_last: bool = Field(default=True, description="Channels-last tensors (a training step 1.6-1.7x faster on a 2-core x86 CPU, BENCHMARKS.md).")
 
         @model_validator(mode="after")
         def _fold_in_range(self):

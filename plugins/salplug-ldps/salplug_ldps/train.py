@@ -80,7 +80,7 @@ class LDPSTrainer(salplug.Trainer):
     example_config = {"epochs": 1, "batch_size": 2, "size": 64, "hold_out": 2, "subset": 4, "workers": 0, "backbone_weights": None}
 
     class Config(LoopConfig):
-        data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ (its masks are never read).")
+        data: str = input_field(default="$SALPLUG_DATA/duts-tr", description="Dataset folder with images/ (its masks are never read).")
         priors: list[str] = input_field(
             default_factory=lambda: ["runs/baseline/duts-tr-oof"], min_length=1,
             description="Folders of prior maps of those images (same stems); each folder adds one pair per photo.",

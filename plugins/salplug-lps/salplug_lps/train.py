@@ -51,7 +51,7 @@ class LPSTrainer(salplug.Trainer):
     example_config = {"epochs": 1, "batch_size": 2, "size": 64, "channels": 8, "dim": 8, "hold_out": 2, "subset": 4, "workers": 0, "backbone_weights": None}
 
     class Config(LoopConfig):
-        data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/ (>128 is salient).")
+        data: str = input_field(default="$SALPLUG_DATA/duts-tr", description="Dataset folder with images/ and masks/ (>128 is salient).")
         priors: str | None = input_field(
             default=None, description="Folder of prior maps (same stems) for `anchors: prior` or `mix`.",
             how=OUT_OF_FOLD_HINT,

@@ -129,7 +129,7 @@ class MIJRTrainer(salplug.Trainer):
     example_config = {"pool_size": 8, "filter_images": 4, "projection_images": 4, "size": 64, "segments": 40, "proposals": 12, "neighbours": 3, "workers": 0, "backbone_weights": None}
 
     class Config(salplug.ComponentConfig):
-        data: str = input_field(default="../shared/data/duts-tr", description="Dataset folder with images/ and masks/.")
+        data: str = input_field(default="$SALPLUG_DATA/duts-tr", description="Dataset folder with images/ and masks/.")
         maps: str = input_field(default="runs/baseline/duts-tr-oof",
                                 description="Base maps of those images, from a detector that never trained on them.",
                                 how=OUT_OF_FOLD_HINT)
