@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from salplug.metrics.boundary import (
+from salplug.metrics._boundary import (
     MBA,
     RelaxedBoundaryF,
     mba_radii,

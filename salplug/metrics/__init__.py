@@ -1,5 +1,6 @@
 """Scoring maps against masks: the SOD metrics (equal to PySODMetrics), datasets scored, reports."""
 
+from salplug.metrics._boundary import MBA, RelaxedBoundaryF, mean_boundary_accuracy, relaxed_boundary_f
 from salplug.metrics._evaluation import MethodScores, Scorer, read_mask_uint8, read_uint8
 from salplug.metrics._curves import draw_grid_curves, plot_grid_curves
 from salplug.metrics._outputs import (
@@ -33,4 +34,5 @@ __all__ = [
     "GridResult", "Pairing", "draw_grid_curves", "format_latex", "format_markdown", "metric_columns",
     "plot_grid_curves", "read_results_json", "write_outputs", "write_per_image_csv", "write_results_csv",
     "write_results_json",
+    "MBA", "RelaxedBoundaryF", "mean_boundary_accuracy", "relaxed_boundary_f",
 ]
