@@ -24,7 +24,8 @@ class UnknownComponentError(SalplugError, KeyError):
     def __init__(self, kind: str, name: str, installed: Iterable[str], note: str = "", step: str | None = None):
         self.kind, self.name, self.note, self.step = kind, name, note, step
         self.installed = sorted(installed)
-        close = difflib.get_close_matches(name, self.installed, n=3, cutoff=0.5)
+        lowered = {n.lower(): n for n in self.installed}
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), lowered, n=3, cutoff=0.5)]
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(self.installed) if self.installed else "none"
         where = f"step {step!r}: " if step else ""

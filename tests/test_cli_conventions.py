@@ -86,3 +86,12 @@ def test_resume_continues_from_the_state_file_or_says_which_is_missing(tmp_path,
     captured = capsys.readouterr()
     assert f"run state {tmp_path / 's' / 's.state.pt'} does not exist (resume needs" in captured.err
     assert "images at" not in captured.out
+
+
+def test_metric_names_are_case_insensitive_and_a_typo_names_the_close_one(capsys):
+    from tests.shared_data import TESTS_DATA
+
+    assert main(["eval", "--dataset", str(TESTS_DATA), "--priors", "good", "--metrics", "MAE,SMeasure", "--no-progress"]) == 0
+    assert capsys.readouterr().out.split("\n")[0].split() == ["method", "images", "MAE", "S"]
+    assert main(["eval", "--dataset", str(TESTS_DATA), "--priors", "good", "--metrics", "smeasur", "--no-progress"]) == 2
+    assert "Did you mean 'smeasure'" in capsys.readouterr().err

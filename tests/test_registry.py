@@ -43,3 +43,9 @@ def test_configs_are_immutable():
     median = salplug.build("postprocessor", "median")
     with pytest.raises(Exception, match="frozen"):
         median.config.size = 9
+
+
+def test_close_matches_ignore_case():
+    with pytest.raises(UnknownComponentError, match=r"Did you mean 'median'"):
+        salplug.build("postprocessor", "MEDIAN_")
+

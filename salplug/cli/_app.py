@@ -502,7 +502,7 @@ def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
 def _eval(args: argparse.Namespace) -> int:
     dataset = SODDataset(args.dataset, half=args.half)
     require_pairs(dataset)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     priors = _prior_names(dataset, args.priors)
     if not (args.maps or priors or args.chain):
         raise CommandError("eval: expected something to score: --maps, --priors and/or --chain")
