@@ -42,7 +42,7 @@ def photos():
 @pytest.fixture(scope="module")
 def cluster():
     start = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     seconds = time.perf_counter() - start
     print(f"\nray.init (local cluster, 2 CPUs): {seconds:.1f} s")
     yield seconds

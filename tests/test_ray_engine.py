@@ -60,7 +60,7 @@ def same_bytes(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="module")
 def local_cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
 

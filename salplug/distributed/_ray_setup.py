@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from salplug.errors import SalplugError
 
@@ -32,6 +33,9 @@ def connect(address: str | None) -> None:
     ray = require_ray()
     if ray.is_initialized():
         return
+    # "local" starts a fresh cluster: without it, ray.init joins whatever cluster file an earlier
+    # run left in /tmp/ray, even a stopped one.
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except ConnectionError as err:
