@@ -1,9 +1,10 @@
-"""`make demo`: the default chain and the label-free chain on scikit-image's bundled photos.
+"""`make demo`: the default chain and an A2S chain on scikit-image's bundled photos.
 
     python examples/demo.py --out demo-output [--chain NAME-OR-SPEC] [--device cpu]
 
 Writes the photos, each chain's maps (every step's map too) and a contact sheet: the photo,
-the default chain's steps, and the label-free chain's map beside them.
+the default chain's steps, and beside them the map of a chain whose prior, A2S, was trained
+without masks.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from salplug import Chain
 from salplug.data import SAMPLES, contact_sheet, read_image, read_map, sample_photo, write_png
 from salplug.pipeline import run_chain_on_files
 
-LABEL_FREE = "a2s-ldps-densecrf"
-"""A chain trained without a single human mask, shown beside the default for comparison."""
+MASK_FREE = "a2s-ldps-densecrf"
+"""A chain whose prior was trained without masks, shown beside the default for comparison."""
 
 
 def write_samples(folder: Path) -> list[Path]:
@@ -44,20 +45,20 @@ def main(argv: list[str] | None = None) -> int:
     name = args.chain or salplug.get_host().chains.default.name
     photos = write_samples(args.out / "photos")
     chain = run(name, args.out / "photos", args.out / "maps", args.device)
-    label_free = run(LABEL_FREE, args.out / "photos", args.out / "label-free", args.device)
-    if chain is None or label_free is None:
+    mask_free = run(MASK_FREE, args.out / "photos", args.out / MASK_FREE, args.device)
+    if chain is None or mask_free is None:
         return 1
 
     steps = list(chain.named_steps)
     rows = [
         [read_image(photo)]
         + [read_map(args.out / "maps" / "steps" / step / f"{photo.stem}.png") for step in steps]
-        + [read_map(args.out / "label-free" / f"{photo.stem}.png")]
+        + [read_map(args.out / MASK_FREE / f"{photo.stem}.png")]
         for photo in photos
     ]
-    labels = ["photo", *(f"{name}: {step}" for step in steps), "label-free"]
+    labels = ["photo", *(f"{name}: {step}" for step in steps), MASK_FREE]
     sheet = write_png(args.out / "contact-sheet.png", contact_sheet(rows, labels))
-    print(f"\nmaps in {args.out / 'maps'}/, the label-free chain's in {args.out / 'label-free'}/, "
+    print(f"\nmaps in {args.out / 'maps'}/, {MASK_FREE}'s in {args.out / MASK_FREE}/, "
           f"side by side in {sheet}")
     print("\nnext: masks for your own photos (with .venv/bin on your PATH, e.g. `source .venv/bin/activate`):\n"
           "    salplug run photos/ -o masks/\n"

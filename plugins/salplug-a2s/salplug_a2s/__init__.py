@@ -49,18 +49,13 @@ def salplug_register_commands(register):
 @salplug.hookimpl
 def salplug_register_chains(register):
     chains = resources.files(__name__) / "chains"
-    register(
-        "a2s", chains / "a2s.yaml", "A2S stage 2 (label-free, trained without masks) on photos", scores="sod-dev: MAE 0.1709, adaptive F 0.7159, S 0.6677",
-    )
-    register(
-        "a2s-stage1", chains / "a2s-stage1.yaml", "A2S stage 1's pseudo-label maps on photos", scores="sod-dev: MAE 0.2044, adaptive F 0.6256, S 0.5929",
-    )
-    register(
-        "a2s-stage1-activation", chains / "a2s-stage1-activation.yaml", "A2S stage 1's raw activation map, before its CRF and median",
-    )
-    register(
-        "a2s-ldps", chains / "a2s-ldps.yaml", "A2S refined by LDPS: label-free from end to end", scores="sod-dev: MAE 0.1495, adaptive F 0.7653, S 0.7067",
-    )
-    register(
-        "a2s-ldps-densecrf", chains / "a2s-ldps-densecrf.yaml", "A2S, LDPS, then DenseCRF: the best label-free chain", scores="sod-dev: MAE 0.1492, adaptive F 0.7667, S 0.7075",
-    )
+    register("a2s", chains / "a2s.yaml", "A2S stage 2 on photos: a detector trained without masks",
+             scores="sod-dev: MAE 0.1709, adaptive F 0.7159, S 0.6677")
+    register("a2s-stage1", chains / "a2s-stage1.yaml", "A2S stage 1's pseudo-label maps on photos",
+             scores="sod-dev: MAE 0.2044, adaptive F 0.6256, S 0.5929")
+    register("a2s-stage1-activation", chains / "a2s-stage1-activation.yaml",
+             "A2S stage 1's raw activation map, before its CRF and median")
+    register("a2s-ldps", chains / "a2s-ldps.yaml", "A2S refined by LDPS",
+             scores="sod-dev: MAE 0.1495, adaptive F 0.7653, S 0.7067")
+    register("a2s-ldps-densecrf", chains / "a2s-ldps-densecrf.yaml", "A2S refined by LDPS, then DenseCRF",
+             scores="sod-dev: MAE 0.1492, adaptive F 0.7667, S 0.7075")

@@ -35,6 +35,5 @@ def salplug_register_commands(register):
 @salplug.hookimpl
 def salplug_register_chains(register):
     chains = resources.files(__name__) / "chains"
-    register(
-        "baseline", chains / "baseline.yaml", "the supervised baseline detector alone (MobileNetV2, DUTS-TR)", scores="sod-dev: MAE 0.1017, max F 0.8255, S 0.7945",
-    )
+    register("baseline", chains / "baseline.yaml", "the supervised baseline detector alone (MobileNetV2, DUTS-TR)",
+             scores="sod-dev: MAE 0.1017, max F 0.8255, S 0.7945")

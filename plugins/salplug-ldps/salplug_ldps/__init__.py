@@ -25,6 +25,5 @@ def salplug_register_chains(register):
     chains = resources.files(__name__) / "chains"
     register("baseline-ldps", chains / "baseline-ldps.yaml", "the baseline detector refined by LDPS")
     register("ldps", chains / "ldps.yaml", "LDPS on another detector's maps (salplug eval --priors NAME)")
-    register(
-        "ldps-online", chains / "ldps-online.yaml", "LDPS online: a fresh network fitted on each image, on another detector's maps",
-    )
+    register("ldps-online", chains / "ldps-online.yaml",
+             "LDPS online: a fresh network fitted on each image, on another detector's maps")

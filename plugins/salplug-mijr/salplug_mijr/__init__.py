@@ -31,6 +31,5 @@ def salplug_register_commands(register):
 @salplug.hookimpl
 def salplug_register_chains(register):
     chains = resources.files(__name__) / "chains"
-    register(
-        "mijr", chains / "mijr.yaml", "MIJR cross-image re-learning on another detector's maps (needs a fitted pool)",
-    )
+    register("mijr", chains / "mijr.yaml",
+             "MIJR cross-image re-learning on another detector's maps (needs a fitted pool)")
