@@ -486,16 +486,20 @@ def _maps_argument(text: str) -> tuple[str, Path]:
     return name, Path(folder)
 
 
+def _close_hint(name: str, choices: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for the closest of `choices`, or nothing when none is close."""
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
     """The --priors names, every one checked before any scoring starts."""
     present = dataset.prior_names()
     names = present if asked == ["all"] else asked
     for name in names:
         if name not in present:
-            close = difflib.get_close_matches(name, present, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise CommandError(f"--priors {name}: {dataset.root} has no prior folder {name!r} "
-                               f"(priors there: {', '.join(present) or 'none'}){hint}")
+                               f"(priors there: {', '.join(present) or 'none'}){_close_hint(name, present)}")
     return names
 
 
@@ -585,10 +589,8 @@ def _check_compare(pair: list[str], names: list[str]) -> None:
     """Both --compare names among the rows, checked before any scoring, so a typo costs no run."""
     for name in pair:
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise CommandError(f"--compare {name}: expected one of the methods scored here "
-                               f"({', '.join(names)}), got {name!r}{hint}")
+                               f"({', '.join(names)}), got {name!r}{_close_hint(name, names)}")
     if pair[0] == pair[1]:
         raise CommandError(f"--compare: expected two different methods, got {pair[0]!r} twice")
 
