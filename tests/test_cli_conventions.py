@@ -59,7 +59,7 @@ def test_a_missing_trainer_input_names_the_field_and_how_to_make_it(tmp_path, ca
     images.mkdir()
     assert main(["train", "ldps", "--set", f"data={tmp_path}", "--set", f"priors=[{tmp_path / 'maps'}]"]) == 2
     err = capsys.readouterr().err
-    assert (f"trainer 'ldps', field 'priors': {tmp_path / 'maps'} does not exist; make the baseline's out-of-fold maps: "
+    assert (f"trainer 'ldps', field 'priors': {tmp_path / 'maps'} does not exist; make them with: "
             "salplug baseline out-of-fold") in err
     info = get_component("trainer", "ldps").Config.model_fields["priors"]
     assert INPUT_MARK in info.json_schema_extra

@@ -5,7 +5,6 @@ maps are written atomically so a map on disk is always complete.
 """
 
 from salplug.data._datasets import (
-    OUT_OF_FOLD_HINT,
     DatasetError,
     FolderDataset,
     SODDataset,
@@ -36,7 +35,7 @@ from salplug.data._samples import SAMPLES, sample_batch, sample_photo, sample_te
 from salplug.data._visualize import contact_sheet
 
 __all__ = [
-    "IMAGE_SUFFIXES", "OUT_OF_FOLD_HINT", "SAMPLES", "DatasetError", "FolderDataset", "ImageBatch",
+    "IMAGE_SUFFIXES", "SAMPLES", "DatasetError", "FolderDataset", "ImageBatch",
     "InputItem", "LoadError", "SODDataset", "atomic_write", "collect_inputs", "contact_sheet",
     "held_fold", "hold_out", "image_tensor", "index_folder", "link_view", "load_groups", "load_images",
     "map_tensor", "read_image", "read_map", "read_mask", "sample_batch", "sample_photo", "sample_tensor",

@@ -45,23 +45,6 @@ def index_folder(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
     return files, problems
 
 
-HALVES = ("even", "odd")
-
-
-def half_of(stems: Iterable[str], half: str | None) -> list[str]:
-    """Sorted stems, or one fixed half of them: ``even`` = indices 0, 2, 4, …, ``odd`` = 1, 3, 5, ….
-
-    The one split rule of the project: methods that train on masks train on one half and
-    are scored on the other (`salplug eval --half`), so no figure comes from training images.
-    """
-    ordered = sorted(stems)
-    if half is None:
-        return ordered
-    if half not in HALVES:
-        raise DatasetError(f"half: expected one of {', '.join(HALVES)} or none, got {half!r}")
-    return ordered[HALVES.index(half) :: 2]
-
-
 def subset(stems: Iterable[str], count: int | None) -> list[str]:
     """`count` sorted stems spread evenly over the sorted set (every (len/count)-th), or all when None.
 
@@ -89,7 +72,7 @@ def hold_out(stems: Iterable[str], count: int, subset_count: int | None = None) 
 
 
 def folds(stems: Iterable[str], k: int) -> list[list[str]]:
-    """`k` folds of the sorted stems by index modulo `k`: with k = 2, the halves of `half_of`."""
+    """`k` folds of the sorted stems by index modulo `k`: with k = 2, the even and odd indices."""
     if k < 2:
         raise DatasetError(f"folds: expected k of at least 2, got {k}")
     ordered = sorted(stems)
@@ -104,11 +87,6 @@ def split(stems: Iterable[str], k: int, fold: int, part: str) -> list[str]:
         raise DatasetError(f"split: expected part 'train' or 'held', got {part!r}")
     every = folds(stems, k)
     return every[fold] if part == "held" else sorted(s for i, f in enumerate(every) if i != fold for s in f)
-
-
-OUT_OF_FOLD_HINT = ("make the baseline's out-of-fold maps: "
-                    "salplug baseline out-of-fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof")
-"""What a trainer whose prior maps are missing tells the user (salplug-baseline makes them)."""
 
 
 def held_fold(root: str | Path, k: int, fold: int) -> set[str]:
@@ -177,28 +155,51 @@ class FolderDataset:
         return sorted(keys)
 
 
+def read_subset(path: str | Path) -> frozenset[str]:
+    """Image stems listed in a text file, one per line; blank lines and ``#`` comments are skipped.
+
+    How a dataset is scored on some of its images (a held-out split, a hard subset): the
+    same file, checked in beside the results, names the images every method was scored on.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(f"subset {path}: expected a text file of image stems, got {err}") from None
+    stems = frozenset(line.split("#", 1)[0].strip() for line in text.splitlines()) - {""}
+    if not stems:
+        raise DatasetError(f"subset {path}: expected image stems, one per line, got none")
+    return stems
+
+
 @dataclass
 class SODDataset:
-    """Images and masks of one benchmark split, with the prior folders beside them."""
+    """Images and masks of one benchmark split, with the prior folders beside them.
+
+    The folders default to ``DIR/images`` and ``DIR/masks``; a dataset laid out otherwise
+    (PySODEvalToolkit's ``Image``/``Mask``, say) names them with `image_folder` and `mask_folder`.
+    """
 
     root: Path
-    half: str | None = None
-    """Score only this half of the paired stems (see `half_of`); None: all."""
+    subset: frozenset[str] | None = None
+    """Score only these stems (see `read_subset`); None: all."""
+    image_folder: Path | None = None
+    mask_folder: Path | None = None
     images: dict[str, Path] = field(init=False)
     masks: dict[str, Path] = field(init=False)
     problems: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        half_of([], self.half)  # a bad `half` fails here, before any folder is read
-        for sub in ("images", "masks"):
-            if not (self.root / sub).is_dir():
+        self.image_folder = Path(self.image_folder) if self.image_folder is not None else self.root / "images"
+        self.mask_folder = Path(self.mask_folder) if self.mask_folder is not None else self.root / "masks"
+        for folder in (self.image_folder, self.mask_folder):
+            if not folder.is_dir():
                 raise DatasetError(
-                    f"dataset {self.root}: expected a folder {self.root / sub} "
+                    f"dataset {self.root}: expected a folder {folder} "
                     f"(layout: DIR/images, DIR/masks, DIR/priors/<name>)"
                 )
-        self.images, image_clashes = index_folder(self.root / "images")
-        self.masks, mask_clashes = index_folder(self.root / "masks")
+        self.images, image_clashes = index_folder(self.image_folder)
+        self.masks, mask_clashes = index_folder(self.mask_folder)
         self.problems = {**image_clashes, **mask_clashes}
         for key in sorted(self.images.keys() - self.masks.keys()):
             self.problems[str(self.images[key])] = "image without a mask"
@@ -206,9 +207,15 @@ class SODDataset:
             self.problems[str(self.masks[key])] = "mask without an image"
 
     @property
+    def paired(self) -> set[str]:
+        """Stems that have both an image and a mask, in the subset or not."""
+        return self.images.keys() & self.masks.keys()
+
+    @property
     def keys(self) -> list[str]:
-        """Stems that have both an image and a mask (of the chosen half, if any)."""
-        return half_of(self.images.keys() & self.masks.keys(), self.half)
+        """Sorted stems that have both an image and a mask (and are in the subset, if any)."""
+        paired = self.paired
+        return sorted(paired if self.subset is None else paired & self.subset)
 
     def prior_names(self) -> list[str]:
         folder = self.root / "priors"

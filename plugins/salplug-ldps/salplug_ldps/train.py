@@ -17,13 +17,17 @@ from pydantic import Field
 from torch.utils.data import Dataset
 
 import salplug
-from salplug.data import OUT_OF_FOLD_HINT, FolderDataset, hold_out
+from salplug.data import FolderDataset, hold_out
 from salplug.components import input_field
 from salplug.train import LoopConfig, TrainingSet, fit, log, poly_schedule
 
 from .model import LDPSNet
 from .refiner import LDPS
 from .relations import pair_labels, pair_loss
+
+OUT_OF_FOLD = "salplug baseline out-of-fold --data \"$SALPLUG_DATA/duts-tr\" -o runs/baseline/duts-tr-oof"
+"""How to make the default prior maps: the baseline plugin's fold models map each image they never saw."""
+
 
 
 class PriorPairs(Dataset):
@@ -84,7 +88,7 @@ class LDPSTrainer(salplug.Trainer):
         priors: list[str] = input_field(
             default_factory=lambda: ["runs/baseline/duts-tr-oof"], min_length=1,
             description="Folders of prior maps of those images (same stems); each folder adds one pair per photo.",
-            how=OUT_OF_FOLD_HINT)
+            how=f"make them with: {OUT_OF_FOLD}")
         out: str = Field(default="runs/ldps/ldps.pt", description="Checkpoint to write; the run state goes beside it.")
         hold_out: int = Field(default=300, ge=0, description="Photos kept out of training for validation (evenly spaced over sorted stems).")
         subset: int | None = Field(default=None, ge=1, description="Train on this many of the other photos, evenly spaced (None: all).")

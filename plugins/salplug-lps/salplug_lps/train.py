@@ -19,12 +19,16 @@ from pydantic import Field, model_validator
 
 import salplug
 from salplug.components import input_field
-from salplug.data import OUT_OF_FOLD_HINT, FolderDataset, held_fold, hold_out
+from salplug.data import FolderDataset, held_fold, hold_out
 from salplug.ops import resize
 from salplug.train import LoopConfig, TrainingSet, fit, log, poly_schedule
 
 from .anchors import flip_labels
 from .refiner import BACKBONES, DEFAULTS, LPS
+
+OUT_OF_FOLD = "salplug baseline out-of-fold --data \"$SALPLUG_DATA/duts-tr\" -o runs/baseline/duts-tr-oof"
+"""How to make the default prior maps: the baseline plugin's fold models map each image they never saw."""
+
 
 
 def anchor_weights(labels: torch.Tensor, prior: torch.Tensor | None, source: str, label_flip: float) -> torch.Tensor:
@@ -54,7 +58,7 @@ class LPSTrainer(salplug.Trainer):
         data: str = input_field(default="$SALPLUG_DATA/duts-tr", description="Dataset folder with images/ and masks/ (>128 is salient).")
         priors: str | None = input_field(
             default=None, description="Folder of prior maps (same stems) for `anchors: prior` or `mix`.",
-            how=OUT_OF_FOLD_HINT,
+            how=f"make them with: {OUT_OF_FOLD}",
         )
         anchors: Literal["mask", "prior", "mix"] = Field(
             default="mask", description="Anchor weights in training: the noisy mask (paper), the prior maps, or half each.")

@@ -31,7 +31,6 @@ from salplug.components import input_field, write_payload
 from salplug.data import (
     DatasetError,
     FolderDataset,
-    OUT_OF_FOLD_HINT,
     held_fold,
     read_image,
     read_map,
@@ -49,6 +48,10 @@ CHUNK = 50
 """Pool images per analysis part; part i holds pool images i, i + parts, i + 2·parts, … (spread over the pool)."""
 PAIR_CHUNK = 20
 """Filter images per pairs part."""
+
+OUT_OF_FOLD = "salplug baseline out-of-fold --data \"$SALPLUG_DATA/duts-tr\" -o runs/baseline/duts-tr-oof"
+"""How to make the default prior maps: the baseline plugin's fold models map each image they never saw."""
+
 
 
 def pool_images(data: FolderDataset, stems: list[str]) -> list[PoolImage]:
@@ -132,7 +135,7 @@ class MIJRTrainer(salplug.Trainer):
         data: str = input_field(default="$SALPLUG_DATA/duts-tr", description="Dataset folder with images/ and masks/.")
         maps: str = input_field(default="runs/baseline/duts-tr-oof",
                                 description="Base maps of those images, from a detector that never trained on them.",
-                                how=OUT_OF_FOLD_HINT)
+                                how=f"make them with: {OUT_OF_FOLD}")
         pool_size: int | None = Field(default=5000, ge=2, description="Pool images, evenly spaced over the sorted stems (paper: 5,000; None: all).")
         pool_fold: int | None = Field(default=None, ge=0, description="Draw the pool from fold k of `pool_folds` only (salplug.data._datasets.held_fold), "
                                       "the images a fold-k detector never trained on: pair it with backbone 'baseline' and weights 'foldk'.")
