@@ -23,16 +23,7 @@ from salplug.testing import Check, ConformanceError, all_checks, check_component
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_refiner"
 
 
-def builtin_expected_failures(component):
-    if component.kind == "backbone":
-        return {"check_config_documented": "TimmBackbone.Config documents its fields in attribute docstrings, "
-                                           "which pydantic does not read"}
-    return {}
-
-
-@salplug.testing.parametrize_with_checks(
-    salplug.testing.plugin_components("builtins"), expected_failed_checks=builtin_expected_failures
-)
+@salplug.testing.parametrize_with_checks(salplug.testing.plugin_components("builtins"))
 def test_builtins_conform(component, check):
     check(component)
 

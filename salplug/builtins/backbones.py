@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from salplug.components._compat import import_timm
@@ -26,14 +26,19 @@ class TimmBackbone(Backbone):
     example_config = {"arch": "mobilenetv2_100", "weights": None}
 
     class Config(ComponentConfig):
-        arch: str
-        weights: str | None = "imagenet"
-        """Weight tag (see `salplug.components._weight_tags`), or None for random init."""
-        weights_path: str | None = None
-        out_indices: tuple[int, ...] | None = None
-        frozen: bool = True
-        channels_last: bool = False
-        autocast: Literal["off", "bf16", "fp16"] = "off"
+        arch: str = Field(description="timm architecture, built with features_only=True (e.g. mobilenetv2_100).")
+        weights: str | None = Field(
+            default="imagenet", description="Weight tag: which weights to load and how inputs are normalised "
+            "(None: random init, with timm's normalisation for the architecture).")
+        weights_path: str | None = Field(
+            default=None, description="Weights file for the tag, tried before $SALPLUG_WEIGHTS_DIR, the packages "
+            "and a timm download (None: those only).")
+        out_indices: tuple[int, ...] | None = Field(
+            default=None, description="Feature levels timm returns, by index (None: the architecture's default levels).")
+        frozen: bool = Field(default=True, description="Keep the weights fixed and batch norm in eval mode, even in training.")
+        channels_last: bool = Field(default=False, description="Channels-last tensors on CUDA inputs (no effect on the CPU).")
+        autocast: Literal["off", "bf16", "fp16"] = Field(
+            default="off", description="Autocast dtype of the forward pass on CUDA inputs (off: fp32; no effect on the CPU).")
 
         @model_validator(mode="after")
         def _path_needs_tag(self):
@@ -95,7 +100,7 @@ class MobileNetV2(TimmBackbone):
     example_config = None
 
     class Config(TimmBackbone.Config):
-        arch: Literal["mobilenetv2_100"] = "mobilenetv2_100"
+        arch: Literal["mobilenetv2_100"] = Field(default="mobilenetv2_100", description="timm architecture (fixed for this name).")
 
 
 class EfficientNetLite0(TimmBackbone):
@@ -105,7 +110,7 @@ class EfficientNetLite0(TimmBackbone):
     example_config = None
 
     class Config(TimmBackbone.Config):
-        arch: Literal["tf_efficientnet_lite0"] = "tf_efficientnet_lite0"
+        arch: Literal["tf_efficientnet_lite0"] = Field(default="tf_efficientnet_lite0", description="timm architecture (fixed for this name).")
 
 
 class ResNet50(TimmBackbone):
@@ -115,7 +120,7 @@ class ResNet50(TimmBackbone):
     example_config = {"weights": None}
 
     class Config(TimmBackbone.Config):
-        arch: Literal["resnet50"] = "resnet50"
+        arch: Literal["resnet50"] = Field(default="resnet50", description="timm architecture (fixed for this name).")
 
 
 class VGG16(TimmBackbone):
@@ -125,8 +130,9 @@ class VGG16(TimmBackbone):
     example_config = {"weights": None}
 
     class Config(TimmBackbone.Config):
-        arch: Literal["vgg16"] = "vgg16"
-        out_indices: tuple[int, ...] | None = (0, 1, 2, 3, 4)
+        arch: Literal["vgg16"] = Field(default="vgg16", description="timm architecture (fixed for this name).")
+        out_indices: tuple[int, ...] | None = Field(
+            default=(0, 1, 2, 3, 4), description="Feature levels timm returns, by index (default: the five conv stages).")
 
 
 BACKBONES: tuple[type[TimmBackbone], ...] = (TimmBackbone, MobileNetV2, EfficientNetLite0, ResNet50, VGG16)

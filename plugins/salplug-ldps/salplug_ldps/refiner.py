@@ -31,36 +31,47 @@ class LDPS(Learned, Refiner):
     checkpoint_dtype = torch.float16
 
     class Config(ComponentConfig):
-        mode: Literal["checkpoint", "online"] = "checkpoint"
-        """checkpoint: the trained network; online: a fresh network trained on each image alone."""
-        checkpoint: str | None = SHIPPED
-        """Checkpoint file for checkpoint mode; "shipped" is the one installed with the package;
-        None leaves the head untrained (for training and tests)."""
-        backbone_weights: str | None = "imagenet"
-        """Weight tag of the MobileNetV2 encoder (None: random init, for fast tests)."""
-        size: int = Field(256, ge=32)
-        """Working size: image and prior are resized to size×size; the score is resized back."""
-        theta_fg: float = Field(0.9, gt=0, le=1)
-        theta_afg: float = Field(0.8, gt=0, le=1)
-        theta_abg: float = Field(0.3, ge=0, lt=1)
-        topk: float = Field(0.05, gt=0, le=1)
-        """Anchor fallback: with no prior pixel >= theta_fg, the top topk fraction of pixels by prior."""
-        merge: bool = True
-        """Keep the prior where it is more confident than the new score (|x - 0.5|); False: score only."""
-        merge_tolerance: float = Field(0.0, ge=0, le=0.5)
-        """The score also wins where its confidence is within this much of the prior's (0: the paper's
-        rule; see the README's duts-side table for saturated, 8-bit priors)."""
-        match_confidence: bool | None = None
-        """Before the merge, scale the score's logits per image so its mean confidence equals the
-        prior's (no labels used); False: the sigmoid as it comes. None: on in checkpoint mode,
-        off in online mode (where it was measured not to help, see the README)."""
-        online_steps: int = Field(10, ge=0)
-        online_lr: float = Field(0.2, gt=0)
-        """Head learning rate in online mode; the tuned encoder blocks get a tenth of it."""
-        online_encoder: bool = True
-        """Online mode also fine-tunes encoder blocks 3-6 (False: head only)."""
-        seed: int = 0
-        """Seed of the online head's initialisation: every image starts from the same network."""
+        mode: Literal["checkpoint", "online"] = Field(
+            default="checkpoint",
+            description="checkpoint: the trained network; online: a fresh network trained on each image alone.")
+        checkpoint: str | None = Field(
+            default=SHIPPED, description="Checkpoint file for checkpoint mode; 'shipped' is the one installed with the "
+            "package; None leaves the head untrained (for training and tests).")
+        backbone_weights: str | None = Field(
+            default="imagenet", description="Weight tag of the MobileNetV2 encoder (None: random init, for fast tests).")
+        size: int = Field(
+            default=256, ge=32, description="Working size: image and prior are resized to size×size; the score is resized back.")
+        theta_fg: float = Field(
+            default=0.9, gt=0, le=1,
+            description="Prior pixels at or above this form the foreground anchor, weighted by their prior.")
+        theta_afg: float = Field(
+            default=0.8, gt=0, le=1,
+            description="Online mode: pixels whose prior is at or above this are positive pairs of the training loss.")
+        theta_abg: float = Field(
+            default=0.3, ge=0, lt=1,
+            description="Online mode: pixels whose prior is at or below this are negative pairs; those between are left out.")
+        topk: float = Field(
+            default=0.05, gt=0, le=1,
+            description="Anchor fallback: with no prior pixel >= theta_fg, the top topk fraction of pixels by prior.")
+        merge: bool = Field(
+            default=True,
+            description="Keep the prior where it is more confident than the new score (|x - 0.5|); False: score only.")
+        merge_tolerance: float = Field(
+            default=0.0, ge=0, le=0.5, description="The score also wins where its confidence is within this much of the "
+            "prior's (0: the paper's rule; see the README's duts-side table for saturated, 8-bit priors).")
+        match_confidence: bool | None = Field(
+            default=None, description="Before the merge, scale the score's logits per image so its mean confidence "
+            "equals the prior's (no labels used); False: the sigmoid as it comes. None: on in checkpoint mode, off in "
+            "online mode (where it was measured not to help, see the README).")
+        online_steps: int = Field(
+            default=10, ge=0, description="Online mode: SGD steps on each image's own pairs before it is scored.")
+        online_lr: float = Field(
+            default=0.2, gt=0,
+            description="Head learning rate in online mode; the tuned encoder blocks get a tenth of it.")
+        online_encoder: bool = Field(
+            default=True, description="Online mode also fine-tunes encoder blocks 3-6 (False: head only).")
+        seed: int = Field(
+            default=0, description="Seed of the online head's initialisation: every image starts from the same network.")
 
         @model_validator(mode="after")
         def _ordered(self):
