@@ -12,6 +12,7 @@ from salplug.data._datasets import (
     hold_out,
     index_folder,
     link_view,
+    read_subset,
     split,
     subset,
 )
@@ -38,6 +39,6 @@ __all__ = [
     "IMAGE_SUFFIXES", "SAMPLES", "DatasetError", "FolderDataset", "ImageBatch",
     "InputItem", "LoadError", "SODDataset", "atomic_write", "collect_inputs", "contact_sheet",
     "held_fold", "hold_out", "image_tensor", "index_folder", "link_view", "load_groups", "load_images",
-    "map_tensor", "read_image", "read_map", "read_mask", "sample_batch", "sample_photo", "sample_tensor",
+    "map_tensor", "read_image", "read_subset", "read_map", "read_mask", "sample_batch", "sample_photo", "sample_tensor",
     "split", "square", "square_uint8", "subset", "to_uint8", "write_map", "write_png",
 ]

@@ -7,11 +7,11 @@ alone or from the retrieved pool instances alone, and two classifiers given the 
 one fitted on the target itself (can the features separate the object at all?) and one fitted
 on the other targets, k-fold (do the features carry saliency from image to image, which the
 re-learning needs?). Each source is scored alone and blended with the base map as the refiner
-blends it. Run it with a pool that holds none of the dataset's images (or, with `--half`,
-one fitted on the other half); `--set pool_labels=masks` gives the retrieved instances their
+blends it. Run it with a pool that holds none of the dataset's images (or, with `--subset`,
+score the images a pool fitted on the others never saw); `--set pool_labels=masks` gives the retrieved instances their
 true labels (an upper bound on what better pseudo GT could do):
 
-    salplug mijr ceilings --dataset DIR --prior NAME --index POOL [--half odd] [--set blend=0.25]
+    salplug mijr ceilings --dataset DIR --prior NAME --index POOL [--subset FILE] [--set blend=0.25]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from salplug.pipeline import parse_settings
-from salplug.data import SODDataset, index_folder, read_image, read_map, square
+from salplug.data import SODDataset, index_folder, read_image, read_map, read_subset, square
 from salplug.host import Command
 from salplug.metrics import Scorer, read_uint8
 
@@ -98,7 +98,7 @@ def painted(refiner: MIJR, target: Target, source: str) -> np.ndarray | None:
 
 
 def load_targets(refiner: MIJR, dataset: SODDataset, prior_folder: Path, limit: int | None) -> list[Target]:
-    """The dataset's images (of its half, the first `limit`) with their prior maps and masks."""
+    """The dataset's images (of its subset, the first `limit`) with their prior maps and masks."""
     maps, _ = index_folder(prior_folder)
     out = []
     for key in dataset.keys[:limit]:
@@ -153,8 +153,9 @@ def ceilings(refiner: MIJR, targets: list[Target], folds: int = 5,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, type=Path)
     parser.add_argument("--prior", required=True, help="prior folder name under DATASET/priors")
-    parser.add_argument("--half", choices=["even", "odd"], default=None,
-                        help="score one half only (a pool fitted on the other); default: every image")
+    parser.add_argument("--subset", metavar="FILE",
+                        help="score only the image stems FILE lists, one per line (images the pool never saw); "
+                             "default: every image")
     parser.add_argument("--index", required=True, help="fitted pool file (salplug train mijr)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
@@ -164,11 +165,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     refiner = MIJR(index=args.index, **parse_settings(args.settings, "FIELD=VALUE"))
-    dataset = SODDataset(args.dataset, half=args.half)
+    dataset = SODDataset(args.dataset, read_subset(args.subset) if args.subset else None)
     with torch.no_grad():
         targets = load_targets(refiner, dataset, dataset.prior_folder(args.prior), args.limit)
         rows = ceilings(refiner, targets, args.folds)
-    print(f"prior {args.prior}, {len(targets)} held-out images ({args.half or 'all'}), pool {args.index}, "
+    print(f"prior {args.prior}, {len(targets)} held-out images ({args.subset or 'all'}), pool {args.index}, "
           f"pool labels {refiner.config.pool_labels}")
     print(f"{'source':42s} {'MAE':>7s} {'maxF':>7s} {'meanF':>7s} {'fallbacks':>9s}")
     for name, s in rows.items():

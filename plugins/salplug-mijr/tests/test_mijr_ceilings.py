@@ -50,8 +50,10 @@ def test_ceilings_command_reads_a_dataset_folder(tmp_path, capsys):
         cv2.imwrite(str(tmp_path / "data" / "priors" / "base" / f"im{i}.png"), (base * 255).astype(np.uint8))
         cv2.imwrite(str(tmp_path / "data" / "masks" / f"im{i}.png"), mask)
     capsys.readouterr()  # the fit's log
-    COMMAND.main(["--dataset", str(tmp_path / "data"), "--prior", "base", "--half", "odd", "--index", str(index),
+    subset = tmp_path / "held-out.txt"
+    subset.write_text("im1\nim3\n")
+    COMMAND.main(["--dataset", str(tmp_path / "data"), "--prior", "base", "--subset", str(subset), "--index", str(index),
           "--folds", "2", "--set", "backbone_weights=null"])
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"prior base, 2 held-out images (odd), pool {index}, pool labels pseudo"
+    assert out[0] == f"prior base, 2 held-out images ({subset}), pool {index}, pool labels pseudo"
     assert [line[:42].rstrip() for line in out[2:]] == ["base map", *(n for s in SOURCES for n in (s, f"base + {s}"))]
