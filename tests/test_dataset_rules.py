@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salplug.data._datasets import DatasetError, FolderDataset, folds, half_of, hold_out, split, subset
+from salplug.data._datasets import DatasetError, FolderDataset, folds, hold_out, read_subset, split, subset
 from salplug.data._io import write_png
 
 
@@ -26,9 +26,9 @@ def test_held_out_stems_are_never_trained_on():
     assert hold_out(keys, 0) == (keys, [])
 
 
-def test_two_folds_are_the_halves_and_folds_partition():
+def test_two_folds_are_the_even_and_odd_indices_and_folds_partition():
     stems = [f"s{i}" for i in range(11)]
-    assert folds(stems, 2) == [half_of(stems, "even"), half_of(stems, "odd")]
+    assert folds(stems, 2) == [sorted(stems)[0::2], sorted(stems)[1::2]]
     three = folds(stems, 3)
     assert sorted(sum(three, [])) == sorted(stems) and all(set(a).isdisjoint(b) for a in three for b in three if a is not b)
     for k in range(3):
@@ -65,3 +65,14 @@ def test_folder_dataset_names_the_missing_folder(tmp_path):
     _write(tmp_path / "images", "a")
     with pytest.raises(DatasetError, match="expected a mask folder .*masks, got none"):
         FolderDataset(tmp_path, masks=True)
+
+
+def test_a_subset_file_lists_stems_with_comments_and_blank_lines(tmp_path):
+    path = tmp_path / "subset.txt"
+    path.write_text("# hard images\nk1\n\n  k2  # thin parts\nk1\n", encoding="utf-8")
+    assert read_subset(path) == {"k1", "k2"}
+    path.write_text("# nothing\n\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=f"subset {path}: expected image stems, one per line, got none"):
+        read_subset(path)
+    with pytest.raises(DatasetError, match="expected a text file of image stems"):
+        read_subset(tmp_path / "absent.txt")
