@@ -1,4 +1,4 @@
-"""Exceptions that say what was expected and what came.
+"""Exceptions that say what was expected and what came, and the hint that names a close match.
 
 Every error a user can meet from salplug derives from `SalplugError`, so a script can
 catch the library's failures without swallowing its own bugs.
@@ -8,6 +8,31 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+
+
+def did_you_mean(
+    name: str,
+    choices: Iterable[str],
+    *,
+    n: int = 1,
+    ignore_case: bool = False,
+    cutoff: float = 0.6,
+    sentence: bool = False,
+) -> str:
+    """``; did you mean 'x'?`` for the up to `n` choices closest to `name`, or ``""`` when none is close.
+
+    One wording for every misspelt name a user can meet. The hint ends a clause of the
+    message (``"unknown hook 'x'; did you mean 'y'?"``); with `sentence` it is a sentence
+    of its own (``" Did you mean 'y'?"``) for messages made of sentences. With
+    `ignore_case` the match ignores case and the hint spells the choices as they are.
+    """
+    spelled = {(c.lower() if ignore_case else c): c for c in choices}
+    key = name.lower() if ignore_case else name
+    close = [repr(spelled[c]) for c in difflib.get_close_matches(key, spelled, n=n, cutoff=cutoff)]
+    if not close:
+        return ""
+    names = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f" Did you mean {names}?" if sentence else f"; did you mean {names}?"
 
 
 class SalplugError(Exception):
@@ -24,9 +49,7 @@ class UnknownComponentError(SalplugError, KeyError):
     def __init__(self, kind: str, name: str, installed: Iterable[str], note: str = "", step: str | None = None):
         self.kind, self.name, self.note, self.step = kind, name, note, step
         self.installed = sorted(installed)
-        lowered = {n.lower(): n for n in self.installed}
-        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), lowered, n=3, cutoff=0.5)]
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, self.installed, n=3, ignore_case=True, cutoff=0.5, sentence=True)
         listing = ", ".join(self.installed) if self.installed else "none"
         where = f"step {step!r}: " if step else ""
         super().__init__(

@@ -7,12 +7,11 @@ the one ``salplug run`` uses when no ``--chain`` is given.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from salplug.errors import SalplugError
+from salplug.errors import SalplugError, did_you_mean
 from salplug.host._registry import NAME_PATTERN, RegistrationError
 
 
@@ -67,8 +66,7 @@ class ChainRegistry:
         try:
             return self.entries[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self.entries, n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(name, self.entries, n=3, sentence=True)
             raise UnknownChainError(f"unknown chain {name!r}.{hint} Installed chains: "
                                     f"{', '.join(sorted(self.entries)) or 'none'} (salplug list chain).") from None
 

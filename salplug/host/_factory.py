@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from salplug.components._base import KINDS, ComponentConfig, Configurable
-from salplug.errors import SalplugError, UnknownComponentError
+from salplug.errors import SalplugError, UnknownComponentError, did_you_mean
 from salplug.host._manager import get_host
 from salplug.host._registry import Entry
 
 
 def _check_kind(kind: str) -> str:
     if kind not in KINDS:
-        close = difflib.get_close_matches(kind.rstrip("s"), KINDS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(kind.rstrip("s"), KINDS, sentence=True)
         raise SalplugError(f"unknown component kind {kind!r}.{hint} Kinds: {', '.join(KINDS)}")
     return kind
 
