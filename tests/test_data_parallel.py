@@ -141,6 +141,25 @@ def test_nproc_is_refused_for_a_trainer_off_the_loop(capsys):
     assert "--nproc needs a trainer that runs on salplug.train._loop" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("env", "message"), [
+    ({"WORLD_SIZE": "2"}, "WORLD_SIZE=2 says this is one of 2 torchrun processes, but RANK, MASTER_ADDR and MASTER_PORT are not set"),
+    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "127.0.0.1"}, "but MASTER_PORT is not set"),
+    ({"WORLD_SIZE": "two"}, "WORLD_SIZE: expected the number of processes torchrun started, got 'two'"),
+])
+def test_a_stale_torchrun_environment_is_one_line_before_training(monkeypatch, tmp_path, capsys, env, message):
+    from salplug.cli import main
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    data, out = make_folder(tmp_path / "data", count=2), tmp_path / "lps.pt"
+    assert main(["train", "lps", "--set", f"data={data}", "--set", f"out={out}", "--set", "epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists() and not dist.is_initialized()
+
+
 @pytest.mark.parametrize("flag", ["--nproc=2", "--nproc"])
 def test_nproc_is_dropped_from_the_relaunched_command(flag, monkeypatch, tmp_path):
     from salplug.cli import _app as cli

@@ -17,6 +17,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from salplug.errors import SalplugError
+
+RENDEZVOUS = ("RANK", "MASTER_ADDR", "MASTER_PORT")
+"""What torchrun sets beside WORLD_SIZE and joining the group reads."""
+
 
 @dataclass(frozen=True)
 class Group:
@@ -34,8 +39,32 @@ class Group:
 SINGLE = Group()
 
 
+class LaunchError(SalplugError, RuntimeError):
+    """An environment that names several processes without saying how they meet."""
+
+
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether this process is one of several ranks torchrun started (WORLD_SIZE above 1).
+
+    A WORLD_SIZE left in a shell without the variables torchrun sets beside it is a
+    `LaunchError` naming them, before any work.
+    """
+    text = os.environ.get("WORLD_SIZE", "").strip()
+    if not text:
+        return False
+    try:
+        world = int(text)
+    except ValueError:
+        raise LaunchError(f"WORLD_SIZE: expected the number of processes torchrun started, got {text!r}") from None
+    if world <= 1:
+        return False
+    missing = [name for name in RENDEZVOUS if not os.environ.get(name, "").strip()]
+    if missing:
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        raise LaunchError(f"WORLD_SIZE={text} says this is one of {world} torchrun processes, but {names} "
+                          f"{'is' if len(missing) == 1 else 'are'} not set; unset WORLD_SIZE to train in one "
+                          "process, or start the processes with torchrun or --nproc")
+    return True
 
 
 def start(device: str) -> Group:
