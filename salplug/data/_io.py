@@ -260,6 +260,16 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def temporaries_of(path: str | Path) -> list[Path]:
+    """The `atomic_write` temporaries of `path` in its folder: ``.<name>.<8 random characters>.tmp`` only."""
+    path = Path(path)
+    prefix = f".{path.name[:TEMPORARY_NAME]}."
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir()
+                  if p.name.startswith(prefix) and re.fullmatch(r"[a-z0-9_]{8}\.tmp", p.name[len(prefix):]))
+
+
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete `atomic_write` temporaries under `folder` left by a killed run; returns them."""
     removed = []

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from salplug.components._base import Component, ComponentConfig
 from salplug.components._weights import read_payload, write_payload
+from salplug.data._io import temporaries_of
 from salplug.errors import CheckpointError
 from salplug.train import _parallel as data_parallel
 from salplug.train._data import EpochBatches, collate_usable
@@ -316,6 +317,16 @@ def _resume(path: Path, trainer: str, model: Component, optim: torch.optim.Optim
     return progress
 
 
+def _remove_temporaries(trainer: str, *paths: Path) -> None:
+    """Delete the half-written files of `paths` a killed run left (atomic writes never finished), in one line."""
+    left = [tmp for path in paths for tmp in temporaries_of(path)]
+    for tmp in left:
+        tmp.unlink(missing_ok=True)
+    if left:
+        print(f"{trainer}: removed {len(left)} temporary file(s) a killed run left in {paths[0].parent}: "
+              f"{', '.join(tmp.name for tmp in left)}", flush=True)
+
+
 def _leave_out_unusable(dataset: Dataset, trainer: str, progress: Progress, leader: bool) -> None:
     """A dataset with a ``check()`` (`TrainingSet`) drops its unusable samples before the first step; each is named."""
     unusable = dataset.check() if callable(getattr(dataset, "check", None)) else {}
@@ -346,6 +357,8 @@ def fit(
     group = data_parallel.current()
     parallel = group.world > 1
     out.parent.mkdir(parents=True, exist_ok=True)
+    if group.leader:
+        _remove_temporaries(trainer, out, states)
     cuda = torch.device(cfg.device).type == "cuda"
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
     if cfg.threads:
