@@ -6,6 +6,7 @@ import errno
 import json
 import multiprocessing
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -253,6 +254,18 @@ def test_resume_takes_the_stored_settings_and_refuses_each_change(tiny_trainer, 
     card = TinyPrior().load_weights(out)
     assert card["training"]["state"] == "finished" and card["training"]["steps"] == 6
     assert "lr=0.05" in card["command"] and "batch_size=4" in card["command"]
+
+
+def test_the_card_names_the_config_file_and_sets_only_what_differs_from_it(tiny_trainer, folder, tmp_path, capsys):
+    settings = tmp_path / "tiny.yaml"
+    settings.write_text(f"out: {tmp_path / 'm.pt'}\nepochs: 1\nlr: 0.05\nbatch_size: 4\n")
+    argv = ["train", "tiny-loop", "--config", str(settings), "--set", f"data={folder}", "--set", "batch_size=5"]
+    assert main(argv) == 0
+    words = shlex.split(TinyPrior().load_weights(tmp_path / "m.pt")["command"])
+    assert words[:5] == ["salplug", "train", "tiny-loop", "--config", str(settings)]
+    assert sorted(words[i + 1] for i, word in enumerate(words) if word == "--set") == ["batch_size=5", f"data={folder}"]
+    assert main(["train", "tiny-loop", "--config", str(settings), "--set", f"data={folder}", "--show"]) == 0
+    assert "lr: float = 0.05" in capsys.readouterr().out
 
 
 @pytest.mark.subprocess

@@ -333,7 +333,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", metavar="NAME", help="a registered trainer; all trainers when left out")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON mapping of the trainer's config fields")
     _add_settings(parser, "FIELD=VALUE", "set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config")
-    parser.add_argument("--show", action="store_true", help="print the trainer's fields and defaults, train nothing")
+    parser.add_argument("--show", action="store_true",
+                        help="print the trainer's fields and defaults (with --config or --set: the values a run "
+                        "would take, checked), train nothing")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from the state file beside its `out` (same as --set resume=true)")
     parser.add_argument("--nproc", type=_positive, default=1, metavar="N",
@@ -347,12 +349,18 @@ def _type_name(annotation: Any) -> str:
     return text.replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
 
 
-def _fields(cls: type) -> str:
-    """A component's or trainer's fields for a terminal: name, type and default on one line, the description beneath."""
+def _fields(cls: type, config: Any = None) -> str:
+    """A component's or trainer's fields for a terminal: name, type and default (or `config`'s value) on one line,
+    the description beneath."""
     width = max(40, shutil.get_terminal_size((100, 24)).columns)
     lines = []
     for field, info in cls.Config.model_fields.items():
-        default = "(required)" if info.is_required() else json.dumps(info.get_default(call_default_factory=True), default=str)
+        if config is not None:
+            default = json.dumps(getattr(config, field), default=str)
+        elif info.is_required():
+            default = "(required)"
+        else:
+            default = json.dumps(info.get_default(call_default_factory=True), default=str)
         head = f"{field}: {_type_name(info.annotation)} = {default}"
         lines.append(head if len(head) <= width else textwrap.shorten(head, width, placeholder=" ..."))
         lines += textwrap.wrap(info.description or "(no description)", width, initial_indent="    ", subsequent_indent="    ")
@@ -383,10 +391,13 @@ def _train(args: argparse.Namespace) -> int:
             print("no trainers installed (plugins register them with salplug_register_trainers)")
         return EXIT_OK
     cls = get_component("trainer", args.name)
-    if args.show:
+    if args.show and not (args.config or args.settings):
         print(_fields(cls))
         return EXIT_OK
     options = _train_options(args)
+    if args.show:
+        print(_fields(cls, cls(cls.make_config(options), config_file=args.config).config))
+        return EXIT_OK
     if args.resume and "resume" not in cls.Config.model_fields:
         raise CommandError(f"train {args.name}: --resume needs a trainer that runs on salplug.train._loop "
                            f"or has its own 'resume' field, this one has none")
@@ -396,7 +407,7 @@ def _train(args: argparse.Namespace) -> int:
     if options.get("resume") and issubclass(cls.Config, LoopConfig):
         out = options.get("out", cls.Config.model_fields["out"].default)
         options = {**stored_settings(out), **options}
-    trainer = cls(cls.make_config(options))
+    trainer = cls(cls.make_config(options), config_file=args.config)
     trainer.check_inputs()
     if args.nproc > 1 and not data_parallel.launched_by_torchrun():
         return _torchrun(args)

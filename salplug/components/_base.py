@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import torch
+import yaml
 from torch import Tensor, nn
 
 from salplug.errors import ConfigError, SalplugError
@@ -243,6 +244,21 @@ def _expand(value: Any) -> Any:
     return value
 
 
+def _read_settings(path: str | Path, trainer: Configurable) -> dict[str, Any]:
+    """The mapping of config fields in YAML or JSON file `path`; anything else is a `ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
+        reason = " ".join(str(err).split())
+        raise ConfigError(trainer.kind, trainer.name, [("(config file)", f"cannot read {path}: {reason}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(trainer.kind, trainer.name, [
+            ("(config file)", f"expected {path} to hold a mapping of fields, got {type(data).__name__}")])
+    return data
+
+
 class TrainerInputError(SalplugError, FileNotFoundError):
     """A trainer input (an `input_field`) that does not exist."""
 
@@ -250,21 +266,40 @@ class TrainerInputError(SalplugError, FileNotFoundError):
 class Trainer(Configurable):
     """The training job of a trainable component: reads data named in its config, writes a checkpoint.
 
-    ``salplug train NAME --set field=value`` builds one from its config and calls `run`,
-    which returns the checkpoint's path; everything the job needs is a `Config` field, so
-    the command that made a checkpoint is enough to make it again.
+    ``salplug train NAME --config FILE --set field=value`` builds one from its config and
+    calls `run`, which returns the checkpoint's path; everything the job needs is a `Config`
+    field, so the command that made a checkpoint is enough to make it again.
     """
 
     kind = "trainer"
 
-    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **options: Any):
-        config = self.make_config(config, **options)
+    config_file: str | None = None
+    """The YAML or JSON file of settings the job was given (``--config``), if any: `command` names it."""
+
+    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, *,
+                 config_file: str | Path | None = None, **options: Any):
+        """Settings from `config_file`, then `config`, then `options`, each winning over the one before."""
+        self._file_settings = {} if config_file is None else _read_settings(config_file, self)
+        given = config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
+        config = self.make_config({**self._file_settings, **given}, **options)
         self.config = config.model_copy(update={field: _expand(getattr(config, field)) for field in _input_fields(config)})
+        if config_file is not None:
+            self.config_file = str(config_file)
 
     def command(self) -> str:
-        """The ``salplug train`` command that runs this job again: for model cards."""
+        """The ``salplug train`` command that runs this job again, with ``--config`` when it had a file: for model cards.
+
+        Its ``--set`` options are the fields whose value differs from the file's (or, for a
+        field the file leaves out, from the default).
+        """
         words = ["salplug", "train", self.name]
-        for key, value in self.config.model_dump(mode="json", exclude_defaults=True).items():
+        if self.config_file is not None:
+            words += ["--config", self.config_file]
+        changed = self.config.model_dump(mode="json", exclude_defaults=True)
+        from_file = {k: _expand(v) if k in _input_fields(self.config) else v for k, v in self._file_settings.items()}
+        for key, value in self.config.model_dump(mode="json").items():
+            if (from_file[key] == value) if key in from_file else key not in changed:
+                continue
             text = value if isinstance(value, str) else json.dumps(value)
             words += ["--set", f"{key}={text}"]
         return shlex.join(words)
