@@ -93,7 +93,7 @@ def run_chain_on_files_ray(
     save_steps: bool = False,
     progress: bool = True,
 ) -> RunReport:
-    """`salplug.pipeline.run_chain_on_files` on Ray: same maps, same report, same manifest.
+    """`salplug.pipeline.run_chain_on_files` on Ray: same report, same manifest, maps within one grey level.
 
     `chain` is a `Chain` or a spec (only its spec travels: each actor builds its own copy,
     on ``cuda`` when `gpus_per_worker` > 0). `address` is Ray's (``auto``, ``HOST:PORT``);

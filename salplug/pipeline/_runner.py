@@ -155,6 +155,8 @@ def run_chain_on_files(
     Images of one size are batched together (up to `batch_size`, and up to `max_batch_pixels`
     pixels; None: no pixel budget); a batch that raises is retried image by image so only the
     images at fault are reported. Photos above `max_image_pixels` are reported, not decoded.
+    A map equals the one its photo gets alone within one grey level, not always to the byte:
+    batched convolutions (oneDNN, cuDNN) pick their kernels by batch size.
     With `save_steps`, each step's map also goes to ``out_dir/steps/<step name>/<key>.png``, and
     a map only counts as done when its step maps exist too. `manifest=False` leaves the folder's
     manifest to a caller that writes one folder with several chains (and checks it itself).
