@@ -77,6 +77,19 @@ def test_bad_field_names_the_trainer_and_field(registered, tmp_path, capsys):
     assert "expected --set FIELD=VALUE, got 'steps'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("device", "expected"), [
+    ("meta", "expected a device that computes (cpu, cuda, mps), got 'meta'"),
+    ("gpu:zero", "expected a torch device such as cpu or cuda:0, got 'gpu:zero'"),
+])
+def test_a_trainer_on_a_device_that_cannot_compute_is_refused_before_work(tmp_path, capsys, device, expected):
+    out = tmp_path / "w.pt"
+    argv = ["train", "baseline", "--set", f"data={tmp_path}", "--set", f"out={out}", "--set", f"device={device}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "field 'device'" in err and expected in err, err
+    assert not out.exists()
+
+
 def test_show_lists_fields_and_bare_train_lists_trainers(registered, capsys):
     assert main(["train", "count-to", "--show"]) == 0
     shown = capsys.readouterr().out

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.distributed as dist
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -73,6 +73,18 @@ class LoopConfig(ComponentConfig):
     accumulate: int = Field(default=1, ge=1, description="Backward passes per optimiser step, each on a part of the "
                             "batch: the memory of a part, the step of the whole batch.")
     clip_grad_norm: float | None = Field(default=None, gt=0, description="Clip the gradients' global L2 norm to this (None: no clipping).")
+
+    @field_validator("device")
+    @classmethod
+    def _computes(cls, value: str) -> str:
+        """A device torch parses and that holds values, so a typo or ``meta`` fails before any data loads."""
+        try:
+            device = torch.device(value)
+        except RuntimeError:
+            raise ValueError(f"expected a torch device such as cpu or cuda:0, got {value!r}") from None
+        if device.type == "meta":
+            raise ValueError(f"expected a device that computes (cpu, cuda, mps), got {value!r}, whose tensors hold no values")
+        return value
 
 
 @dataclass
