@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import salplug
@@ -49,3 +51,12 @@ def test_close_matches_ignore_case():
     with pytest.raises(UnknownComponentError, match=r"Did you mean 'median'"):
         salplug.build("postprocessor", "MEDIAN_")
 
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_configs_refuse_infinity_and_nan_naming_the_field(value):
+    with pytest.raises(ConfigError, match=r"^bad config for prior 'center': field 'sigma': Input should be a finite number$"):
+        salplug.build("prior", "center", sigma=value)
+    trainer = salplug.get_component("trainer", "baseline")
+    with pytest.raises(ConfigError, match=r"field 'max_minutes': Input should be a finite number"):
+        trainer.make_config({"out": "w.pt", "max_minutes": value})

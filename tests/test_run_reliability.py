@@ -216,13 +216,27 @@ def test_a_photo_folder_named_steps_never_mixes_with_step_maps(tmp_path):
     assert cv2.imread(str(out / "steps" / "smooth" / "im0.png")).shape[:2] == (10, 12)
 
 
-def test_the_meta_device_is_refused_before_any_work(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["run", "eval"])
+def test_the_meta_device_is_refused_before_any_work(tmp_path, capsys, command):
+    photos, out = _photos(tmp_path / "set" / "images"), tmp_path / "out"
+    _photos(tmp_path / "set" / "masks")
+    spec = tmp_path / "c.yaml"
+    spec.write_text(SPEC % 3)
+    inputs = [str(photos)] if command == "run" else ["--dataset", str(tmp_path / "set")]
+    assert main([command, "--chain", str(spec), *inputs, "-o", str(out), "--device", "meta"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--device: expected a device that computes" in err and "'meta'" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_a_setting_of_infinity_or_nan_is_refused_before_any_work(tmp_path, capsys, value):
     photos, out = _photos(tmp_path / "in"), tmp_path / "out"
     spec = tmp_path / "c.yaml"
     spec.write_text(SPEC % 3)
-    assert main(["run", "--chain", str(spec), str(photos), "-o", str(out), "--device", "meta"]) == 2
+    assert main(["run", "--chain", str(spec), str(photos), "-o", str(out), "--set", f"center.sigma={value}"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--device: expected a device that computes" in err and "'meta'" in err
+    assert err.count("\n") == 1 and "field 'sigma': Input should be a finite number" in err
     assert not out.exists()
 
 

@@ -27,9 +27,10 @@ KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metr
 
 
 class ComponentConfig(BaseModel):
-    """Base of every component's `Config`: unknown fields are errors, configs are immutable."""
+    """Base of every component's `Config`: unknown fields are errors, configs are immutable,
+    and a float is finite (``--set x=.inf`` or ``.nan`` is refused, naming the field)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _problems(err: ValidationError, fields: Sequence[str]) -> list[tuple[str, str]]:
