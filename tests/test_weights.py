@@ -65,6 +65,19 @@ def test_foreign_or_broken_checkpoints_are_refused(tmp_path):
         Tiny().load_weights(tmp_path / "missing.pt")
 
 
+def test_an_unreadable_checkpoint_is_reported_as_not_readable_not_as_broken(tmp_path):
+    path = Tiny().save_weights(tmp_path / "locked.pt")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("this user reads files whatever their permissions (root)")
+        with pytest.raises(CheckpointError, match=r"locked.pt is not readable: Permission denied$") as err:
+            Tiny().load_weights(path)
+        assert "torch.save" not in str(err.value)
+    finally:
+        path.chmod(0o644)
+
+
 class Partly(Tiny):
     """A refiner whose `frozen` part comes from elsewhere (a weight tag) and whose state is stored in fp16."""
 

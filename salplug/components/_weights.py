@@ -93,6 +93,10 @@ def read_payload(path: str | Path, fmt: str, *, what: str, missing_hint: str = "
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} {path} is empty; expected a file written by torch.save "
                               "(an interrupted copy or download?)")
+    try:
+        path.open("rb").close()
+    except OSError as err:
+        raise CheckpointError(f"{what} {path} is not readable: {err.strerror or err}") from None
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{what} {path} is not a torch.save file (expected the zip archive torch.save "
                               "writes; a truncated, corrupt or unrelated file?)")
