@@ -14,6 +14,7 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +22,7 @@ import torch
 import yaml
 from torch import Tensor, nn
 
+from salplug.components._weight_files import noting
 from salplug.errors import ConfigError, SalplugError
 
 KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metric", "trainer")
@@ -70,7 +72,17 @@ class Configurable:
             raise ConfigError(cls.kind, cls.name, _problems(err, list(cls.Config.model_fields)), step=step) from None
 
 
-class Component(Configurable, nn.Module):
+class _NotesWeights(type):
+    """Builds a component while noting the weights files it reads, into its `weight_files`."""
+
+    def __call__(cls, *args: Any, **kwargs: Any):
+        with noting() as files:
+            component = super().__call__(*args, **kwargs)
+        component.weight_files = files
+        return component
+
+
+class Component(Configurable, nn.Module, metaclass=_NotesWeights):
     """Common ground of the chain kinds: name, validated config, device rules, weights.
 
     Subclasses set `name` and usually a nested `Config(ComponentConfig)`. Build with
@@ -91,6 +103,9 @@ class Component(Configurable, nn.Module):
 
     weights_from: Path | None = None
     """The checkpoint `load_weights` read, if any."""
+
+    weight_files: Mapping[str, str | None] = MappingProxyType({})
+    """Every weights file read to build this component (encoder weights by tag, checkpoints), path to sha256."""
 
     @property
     def untrained(self) -> bool:
@@ -114,8 +129,10 @@ class Component(Configurable, nn.Module):
         """Load state written by `save_weights` of the same kind and name; returns the card."""
         from salplug.components._weights import load_component
 
-        card = load_component(self, path, strict=strict)
+        with noting() as files:
+            card = load_component(self, path, strict=strict)
         self.weights_from = Path(path)
+        self.weight_files = {**self.weight_files, **files}
         return card
 
 

@@ -3,7 +3,10 @@
 A tag such as ``"imagenet"`` names trained weights for an architecture together with the
 mean/std they were trained with, so a backbone can normalise [0, 1] images itself.
 Sources are tried in a fixed order (explicit file, ``SALPLUG_WEIGHTS_DIR``, an installed
-offline weights package, timm's own download) and a failure lists every source and why.
+offline weights package, timm's own download): a source without a file is passed over, a
+file that is there but cannot be used is an error naming it (falling through would load other
+weights without a word), and when no source has a file the error lists every source and why.
+The file used is noted with its hash (`salplug.components._weight_files`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from salplug.components._compat import import_timm
+from salplug.components._weight_files import note, note_file
 from salplug.errors import CheckpointError, WeightsNotFoundError
 
 ENV_DIR = "SALPLUG_WEIGHTS_DIR"
@@ -124,12 +128,20 @@ def load_matching(model: nn.Module, resolved: Resolved) -> None:
 
 
 def _from_file(path: Path, meta: WeightTag, target: StateDict) -> Resolved:
-    if not path.is_file():
-        raise FileNotFoundError(f"expected a file, got nothing at {path}")
-    raw = torch.load(path, map_location="cpu", weights_only=True)
-    state = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
+    """The weights in `path`, renamed onto `target`; a file that cannot be used is a `CheckpointError`."""
     source = str(path)
-    return Resolved(to_timm_names(state, target, source), meta.mean, meta.std, source)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{source}: expected a state dict written by torch.save, got a file torch.load "
+                              f"cannot read ({type(err).__name__}: {first})") from None
+    state = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{source}: expected a state dict of tensors, got a {type(state).__name__}")
+    renamed = to_timm_names(state, target, source)
+    note_file(path)
+    return Resolved(renamed, meta.mean, meta.std, source)
 
 
 def _sources(arch: str, tag: str, path: str | Path | None, meta: WeightTag) -> list[tuple[str, Path | str]]:
@@ -161,11 +173,14 @@ def resolve(arch: str, tag: str, path: str | Path | None = None) -> Resolved:
     for source, file in _sources(arch, tag, path, meta):
         if isinstance(file, str):
             tried.append((source, file))
-            continue
-        try:
-            return _from_file(file, meta, target)
-        except Exception as err:  # every failure is reported, none stops the search
-            tried.append((f"{source} ({file})", f"{type(err).__name__}: {err}"))
+        elif not file.is_file():
+            tried.append((f"{source} ({file})", "no file there"))
+        else:
+            try:
+                return _from_file(file, meta, target)
+            except CheckpointError as err:
+                raise CheckpointError(f"{source}: expected {arch} weights for tag {tag!r}, got a file that "
+                                      f"cannot be used: {err}; replace or remove it") from None
     unreachable = hub_unreachable()
     try:
         with _hub_offline(unreachable is not None):
@@ -176,7 +191,9 @@ def resolve(arch: str, tag: str, path: str | Path | None = None) -> Resolved:
             why = f"{unreachable}; local Hugging Face cache only: {why}"
         tried.append(("timm pretrained download", why))
         raise WeightsNotFoundError(arch, tag, tried) from None
-    return Resolved(state, meta.mean, meta.std, f"timm pretrained {arch}")
+    source = f"timm pretrained {arch}"
+    note(source, None)
+    return Resolved(state, meta.mean, meta.std, source)
 
 
 def hub_unreachable(timeout: float = 3.0) -> str | None:

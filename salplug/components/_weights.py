@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from salplug.components._weight_files import note_file
 from salplug.errors import CheckpointError
 from salplug.data._io import atomic_write
 
@@ -122,6 +123,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_component(component: Component, path: str | Path, *, strict: bool = True) -> dict[str, Any]:
     """Load a checkpoint into `component`; returns the model card."""
     payload = read_checkpoint(path)
+    note_file(path)
     got = (payload["kind"], payload["name"])
     if got != (component.kind, component.name):
         raise CheckpointError(

@@ -2,8 +2,10 @@
 
 `salplug run` skips maps that exist, so a re-run into a folder written by another chain
 would silently keep the old maps. The manifest (``salplug-run.json``) records the chain
-spec with every option and the package versions; a re-run with a different chain is
-refused unless it overwrites, and a folder of maps without a manifest is not trusted.
+spec with every option, the package versions and the sha256 of every weights file the chain
+read (encoder weights resolved through ``$SALPLUG_WEIGHTS_DIR`` can differ between machines
+under one spec); a re-run with a different chain is refused unless it overwrites, other
+versions or weights are warned about, and a folder of maps without a manifest is not trusted.
 """
 
 from __future__ import annotations
@@ -47,9 +49,15 @@ def versions(chain: Chain) -> dict[str, str]:
     return found
 
 
+def weights(chain: Chain) -> dict[str, str | None]:
+    """Every weights file the chain's steps read, path to sha256 (None: a download with no file)."""
+    return dict(sorted((path, digest) for step in chain.named_steps.values()
+                       for path, digest in step.weight_files.items()))
+
+
 def manifest(chain: Chain, *, save_steps: bool) -> dict[str, Any]:
     return {"format": FORMAT, "chain": chain.to_spec().model_dump(mode="json"), "save_steps": save_steps,
-            "versions": versions(chain)}
+            "versions": versions(chain), "weights": weights(chain)}
 
 
 def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -90,6 +98,13 @@ def judge_manifest(now: dict[str, Any], old_text: str | None, maps: int, *, wher
         listing = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
         warnings.warn(f"{where}: maps there were written with other package versions ({listing}); "
                       "existing maps are kept, use --overwrite to rewrite them", stacklevel=3)
+    before, after = old.get("weights"), now["weights"]
+    if isinstance(before, dict) and sorted(map(str, before.values())) != sorted(map(str, after.values())):
+        gone = [f"{path} ({digest})" for path, digest in before.items() if digest not in after.values()]
+        added = [f"{path} ({digest})" for path, digest in after.items() if digest not in before.values()]
+        warnings.warn(f"{where}: maps there were written with other weights files (there: {', '.join(gone) or 'none'}; "
+                      f"now: {', '.join(added) or 'none'}); existing maps are kept, use --overwrite to rewrite them",
+                      stacklevel=3)
     return now
 
 

@@ -92,12 +92,15 @@ class GradientDescentSaliency(PriorProvider):
 
     def __init__(self, config=None, **options):
         super().__init__(config, **options)
+        cfg = self.config
+        # Resolved now, so a missing or unusable weights file fails the build and the run records it.
+        self._weights = resolve(cfg.arch, cfg.weights, cfg.weights_path)
         self.classifier: _Normalised | None = None
 
     def _build(self, device: torch.device) -> _Normalised:
         """Load the classifier once, frozen: only the input gets gradients."""
         cfg = self.config
-        resolved = resolve(cfg.arch, cfg.weights, cfg.weights_path)
+        resolved = self._weights
         model = classifier(cfg.arch).eval()
         load_matching(model, resolved)
         model.requires_grad_(False)
