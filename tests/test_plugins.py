@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import salplug
-from salplug.host._manager import DISABLE_ENV
+from salplug.host._manager import DISABLE_ENV, TIMEOUT_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "custom_refiner"
@@ -277,6 +277,62 @@ def test_the_users_own_ctrl_c_while_plugins_load_still_stops(fabricate, tmp_path
     finally:
         child.kill()
     assert child.returncode == 3, f"expected the child to stop on KeyboardInterrupt (exit 3), got {child.returncode}:\n{out}\n{err}"
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("call", ["os._exit(0)", "os._exit(3)"])
+def test_a_plugin_calling_os_exit_on_import_is_its_failure_and_the_command_goes_on(fabricate, tmp_path, call):
+    fabricate("salplug-quitter", "quitter", f"import os\n{call}\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop(DISABLE_ENV, None)
+    cli = Path(sys.executable).with_name("salplug")
+    done = subprocess.run([str(cli), "plugins"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.strip()}
+    assert "failed" in rows.get("quitter", []), done.stdout
+    assert "ok" in rows.get("builtins", []), done.stdout
+    assert f"quitter: import failed: {call} called while importing the plugin" in done.stdout
+    assert "salplug_fab_quitter.py:2" in done.stdout
+
+
+def test_a_plugin_that_blocks_on_import_is_failed_after_the_time_limit(fabricate, tmp_path, monkeypatch, capsys):
+    release = tmp_path / "release"
+    fabricate(
+        "salplug-stuck",
+        "stuck",
+        f"""
+        import pathlib, time
+
+        deadline = time.monotonic() + 20
+        while not pathlib.Path({str(release)!r}).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        """,
+    )
+    fabricate("salplug-fine", "fine", REFINER_SOURCE.format(cls="Fine", name="fine"))
+    monkeypatch.setenv(TIMEOUT_ENV, "0.3")
+    try:
+        host = salplug.reload_plugins()
+        info = host.plugins["stuck"]
+        assert info.errors == ["import failed: still importing after 0.3 s (SALPLUG_PLUGIN_TIMEOUT raises the limit)"]
+        assert host.plugins["fine"].ok and host.plugins["builtins"].ok
+        from salplug.cli import main
+
+        assert main(["plugins"]) == 0
+        assert "stuck: import failed: still importing after 0.3 s" in capsys.readouterr().out
+    finally:
+        release.touch()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_a_bad_plugin_time_limit_is_named_and_the_default_holds(monkeypatch, value):
+    monkeypatch.setenv(TIMEOUT_ENV, value)
+    try:
+        with pytest.warns(UserWarning, match=f"SALPLUG_PLUGIN_TIMEOUT: expected seconds, a number of 0 or more \\(0: no limit\\), got {value!r}"):
+            host = salplug.reload_plugins()
+        assert host.plugins["builtins"].ok
+    finally:
+        monkeypatch.undo()
+        salplug.reload_plugins()
 
 
 @pytest.mark.parametrize("handler", ["ignored", "default"])

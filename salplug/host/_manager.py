@@ -2,7 +2,9 @@
 
 Every plugin, the core's built-ins included, comes from the ``salplug`` entry-point
 group. Each is imported and asked to register on its own, so one that fails is recorded
-with its error and the rest still load. Discovery runs on first use, not on import.
+with its error and the rest still load: also one that calls ``os._exit`` or does not
+finish importing within ``SALPLUG_PLUGIN_TIMEOUT`` seconds. Discovery runs on first use,
+not on import.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+import math
 import os
 import signal
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -28,6 +32,8 @@ from salplug.host._registry import Registrar, Registry
 
 ENTRY_POINT_GROUP = "salplug"
 DISABLE_ENV = "SALPLUG_DISABLE_PLUGINS"
+TIMEOUT_ENV = "SALPLUG_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
 HOOKS = {
     "backbone": "salplug_register_backbones",
     "prior": "salplug_register_priors",
@@ -67,6 +73,81 @@ class PluginInfo:
 def disabled_names() -> set[str]:
     """Plugin or distribution names listed in ``SALPLUG_DISABLE_PLUGINS`` (comma separated)."""
     return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+def import_time_limit() -> float | None:
+    """Seconds one plugin's import may take: ``SALPLUG_PLUGIN_TIMEOUT`` (default 30; 0: no limit)."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        warnings.warn(f"{TIMEOUT_ENV}: expected seconds, a number of 0 or more (0: no limit), got {text!r}; "
+                      f"using {DEFAULT_TIMEOUT:g}", stacklevel=2)
+        return DEFAULT_TIMEOUT
+    return seconds or None
+
+
+class PluginExit(SystemExit):
+    """What ``os._exit`` raises in a thread importing a plugin: that plugin fails, the process goes on."""
+
+
+_importing = threading.local()
+"""``_importing.pid`` is set in the threads that import plugins (a forked child is no such thread)."""
+_real_exit = os._exit
+_guards = 0
+_stuck: list[threading.Thread] = []
+"""Import threads that ran past the time limit and may still call ``os._exit``."""
+
+
+def _exit(code: int) -> None:
+    if getattr(_importing, "pid", None) == os.getpid():
+        raise PluginExit(f"os._exit({code}) called while importing the plugin")
+    _real_exit(code)
+
+
+@contextlib.contextmanager
+def _exit_guarded():
+    """While plugins import, ``os._exit`` in an import thread raises `PluginExit`; other threads exit as usual."""
+    global _guards
+    os._exit = _exit
+    _guards += 1
+    try:
+        yield
+    finally:
+        _guards -= 1
+        _stuck[:] = [thread for thread in _stuck if thread.is_alive()]
+        if not _guards and not _stuck:
+            os._exit = _real_exit
+
+
+def _import(ep: metadata.EntryPoint, limit: float | None) -> tuple[Any, str | None]:
+    """The entry point's object and None, or None and why it did not load.
+
+    The import runs in a daemon thread, so one that blocks is left behind after `limit`
+    seconds; everything it raises is the plugin's own (Ctrl-C reaches the main thread).
+    """
+    outcome: dict[str, Any] = {}
+
+    def load() -> None:
+        _importing.pid = os.getpid()
+        try:
+            outcome["plugin"] = ep.load()
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=load, name=f"salplug import {ep.name}", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        _stuck.append(thread)
+        return None, f"still importing after {limit:g} s ({TIMEOUT_ENV} raises the limit)"
+    if "error" in outcome:
+        return None, _error_text(outcome["error"])
+    return outcome["plugin"], None
 
 
 _marking = False
@@ -110,7 +191,7 @@ def _real_interrupts_marked():
 def _isolated(err: BaseException) -> bool:
     """Whether a plugin's exception is recorded as its failure: everything but the user's own Ctrl-C.
 
-    A plugin that calls ``sys.exit`` or raises KeyboardInterrupt on import must not end every
+    A plugin that calls ``sys.exit`` or raises KeyboardInterrupt in a hook must not end every
     command; where Ctrl-C cannot be marked (another thread, a custom SIGINT handler) a
     KeyboardInterrupt cannot be told apart and is re-raised.
     """
@@ -120,9 +201,11 @@ def _isolated(err: BaseException) -> bool:
 
 
 def _error_text(err: BaseException) -> str:
-    where = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+    """The error and the plugin's line that raised it (frames of this module left out)."""
+    where = [frame for frame in traceback.extract_tb(err.__traceback__) if frame.filename != __file__][-1:]
     at = f" (at {where[0].filename}:{where[0].lineno})" if where else ""
-    return f"{type(err).__name__}: {err}{at}"
+    what = str(err) if isinstance(err, PluginExit) else f"{type(err).__name__}: {err}"
+    return f"{what}{at}"
 
 
 def _unknown_hook_error(name: str) -> str:
@@ -145,11 +228,12 @@ class PluginHost:
 
     def discover(self) -> None:
         """Load every plugin of the entry-point group, each in isolation."""
-        with _real_interrupts_marked():
+        with _real_interrupts_marked(), _exit_guarded():
             self._discover()
 
     def _discover(self) -> None:
         disabled = disabled_names()
+        limit = import_time_limit()
         seen: set[tuple[str, str]] = set()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if (ep.name, ep.value) in seen:
@@ -161,12 +245,9 @@ class PluginHost:
                 info.disabled = True
                 self.plugins[ep.name] = info
                 continue
-            try:
-                plugin = ep.load()
-            except BaseException as err:
-                if not _isolated(err):
-                    raise
-                info.errors.append(f"import failed: {_error_text(err)}")
+            plugin, error = _import(ep, limit)
+            if error is not None:
+                info.errors.append(f"import failed: {error}")
                 self.plugins[ep.name] = info
                 continue
             self.add(plugin, info)
