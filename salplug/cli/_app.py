@@ -10,7 +10,6 @@ function that runs it, so new subcommands are one table entry. Exit codes: 0 suc
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import shlex
@@ -34,7 +33,7 @@ from salplug.components._base import KINDS
 from salplug.data._datasets import HALVES, SODDataset
 from salplug.data._io import MAX_IMAGE_PIXELS
 from salplug.train import _parallel as data_parallel
-from salplug.errors import SalplugError
+from salplug.errors import SalplugError, did_you_mean
 from salplug.metrics._diagnosis import per_image, summary as diagnosis_summary
 from salplug.metrics._evaluation import MISSING, ChainPass, MethodScores, require_pairs, score_chain, score_folder
 from salplug.host._factory import build, get_component
@@ -56,6 +55,30 @@ EXIT_INTERRUPTED = 130
 
 class CommandError(SalplugError):
     """A command-line value that cannot be used, such as an unavailable device."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose unknown flag is an error naming the closest flag of the same command.
+
+    Subcommands parse with the parser class of their parent, so `salplug`, every subcommand
+    and every plugin tool report a misspelt flag against their own flags. Unique prefixes of
+    a flag still stand for it, as argparse reads them.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        before_dashes = extras[:extras.index("--")] if "--" in extras else extras
+        unknown = next((arg.partition("=")[0] for arg in before_dashes if _looks_like_flag(arg)), None)
+        if unknown is not None:
+            flags = [flag for action in self._actions if action.help != argparse.SUPPRESS
+                     for flag in action.option_strings]
+            self.error(f"unknown flag {unknown}{did_you_mean(unknown, flags)}")
+        return namespace, extras
+
+
+def _looks_like_flag(arg: str) -> bool:
+    """``-o`` and ``--chain=x`` are flags; ``-`` and negative numbers are not."""
+    return arg.startswith("-") and arg.lstrip("-")[:1].isalpha()
 
 
 @dataclass(frozen=True)
@@ -497,12 +520,6 @@ def _maps_argument(text: str) -> tuple[str, Path]:
     return name, Path(folder)
 
 
-def _close_hint(name: str, choices: Sequence[str]) -> str:
-    """``; did you mean 'x'?`` for the closest of `choices`, or nothing when none is close."""
-    close = difflib.get_close_matches(name, choices, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
     """The --priors names, every one checked before any scoring starts."""
     present = dataset.prior_names()
@@ -510,7 +527,7 @@ def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
     for name in names:
         if name not in present:
             raise CommandError(f"--priors {name}: {dataset.root} has no prior folder {name!r} "
-                               f"(priors there: {', '.join(present) or 'none'}){_close_hint(name, present)}")
+                               f"(priors there: {', '.join(present) or 'none'}){did_you_mean(name, present)}")
     return names
 
 
@@ -601,7 +618,7 @@ def _check_compare(pair: list[str], names: list[str]) -> None:
     for name in pair:
         if name not in names:
             raise CommandError(f"--compare {name}: expected one of the methods scored here "
-                               f"({', '.join(names)}), got {name!r}{_close_hint(name, names)}")
+                               f"({', '.join(names)}), got {name!r}{did_you_mean(name, names)}")
     if pair[0] == pair[1]:
         raise CommandError(f"--compare: expected two different methods, got {pair[0]!r} twice")
 
@@ -645,7 +662,7 @@ COMMANDS: dict[str, Command] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="salplug", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="salplug", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"salplug {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():

@@ -8,7 +8,6 @@ is the training job of a trainable component, registered and configured the same
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import shlex
@@ -23,7 +22,7 @@ import yaml
 from torch import Tensor, nn
 
 from salplug.components._weight_files import noting
-from salplug.errors import ConfigError, SalplugError
+from salplug.errors import ConfigError, SalplugError, did_you_mean
 
 KINDS: tuple[str, ...] = ("backbone", "prior", "refiner", "postprocessor", "metric", "trainer")
 
@@ -41,8 +40,7 @@ def _problems(err: ValidationError, fields: Sequence[str]) -> list[tuple[str, st
     for e in err.errors():
         field, message = ".".join(str(p) for p in e["loc"]) or "(config)", e["msg"]
         if e["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(field, fields, n=1)
-            message += f"; did you mean {close[0]!r}?" if close else f"; the fields are {', '.join(fields) or 'none'}"
+            message += did_you_mean(field, fields) or f"; the fields are {', '.join(fields) or 'none'}"
         problems.append((field, message))
     return problems
 
