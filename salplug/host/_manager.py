@@ -10,7 +10,6 @@ not on import.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import inspect
 import math
 import os
@@ -26,6 +25,7 @@ import pluggy
 
 from salplug import hookspecs
 from salplug.components._base import KINDS
+from salplug.errors import did_you_mean
 from salplug.host._chains import ChainRegistrar, ChainRegistry
 from salplug.host._commands import Command, CommandRegistrar
 from salplug.host._registry import Registrar, Registry
@@ -209,8 +209,7 @@ def _error_text(err: BaseException) -> str:
 
 
 def _unknown_hook_error(name: str) -> str:
-    close = difflib.get_close_matches(name, sorted(SPECS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; the hooks are {', '.join(sorted(SPECS))}"
+    hint = did_you_mean(name, sorted(SPECS)) or f"; the hooks are {', '.join(sorted(SPECS))}"
     return f"{name!r} is not a salplug hook{hint}"
 
 
