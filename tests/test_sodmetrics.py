@@ -58,20 +58,24 @@ def stack(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays))[:, None]
 
 
-def ours(maps: list[np.ndarray], masks: list[np.ndarray], batch_size: int = 16) -> tuple[dict, dict]:
-    """Our per-image values (functions, batched by size) and dataset results (components)."""
+def ours(maps: list[np.ndarray], masks: list[np.ndarray], batch_size: int = 16) -> tuple[dict, dict, dict]:
+    """Our per-image values (functions, batched by size), the same from the maps' pixels
+    instead of their 8-bit levels, and dataset results (components)."""
     by_shape = defaultdict(list)
     for i, gt in enumerate(masks):
         by_shape[gt.shape].append(i)
     per_image: dict[str, list] = defaultdict(lambda: [None] * len(maps))
+    from_pixels: dict[str, list] = defaultdict(lambda: [None] * len(maps))
     metrics = standard_metrics()
     for rows in by_shape.values():
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             pred, gt = sodmetrics.prepare_uint8(stack([maps[i] for i in chunk]), stack([masks[i] for i in chunk]))
-            for key, values in ours_per_image(pred, gt).items():
-                for i, value in zip(chunk, values):
-                    per_image[key][i] = value.numpy()
+            # a copy of pred does not know its levels: the path of maps that were never 8-bit
+            for scores, batch in ((per_image, pred), (from_pixels, pred.clone())):
+                for key, values in ours_per_image(batch, gt).items():
+                    for i, value in zip(chunk, values):
+                        scores[key][i] = value.numpy()
             for metric in metrics:
                 metric.update(pred, gt)
     dataset: dict = {}
@@ -79,7 +83,7 @@ def ours(maps: list[np.ndarray], masks: list[np.ndarray], batch_size: int = 16) 
         dataset.update(metric.compute())
         if hasattr(metric, "curves"):
             dataset.update({k: v.numpy() for k, v in metric.curves().items()})
-    return {k: np.stack(v) for k, v in per_image.items()}, dataset
+    return {k: np.stack(v) for k, v in per_image.items()}, {k: np.stack(v) for k, v in from_pixels.items()}, dataset
 
 
 def assert_matches(got: dict, expected: dict, where: str) -> None:
@@ -100,8 +104,9 @@ def assert_matches(got: dict, expected: dict, where: str) -> None:
 
 
 def check_against_reference(maps: list[np.ndarray], masks: list[np.ndarray], where: str) -> dict:
-    (mine, dataset), (theirs, expected) = ours(maps, masks), reference(maps, masks)
+    (mine, from_pixels, dataset), (theirs, expected) = ours(maps, masks), reference(maps, masks)
     assert_matches(mine, theirs, f"{where}, per image")
+    assert_matches(from_pixels, theirs, f"{where}, per image from the pixels")
     assert_matches(dataset, expected, f"{where}, dataset")
     return dataset
 
@@ -214,12 +219,24 @@ def tie_heavy_masks() -> list[np.ndarray]:
 def test_nearest_foreground_and_distance_are_scipys():
     scratch = sodmetrics._Scratch()
     for fg in tie_heavy_masks() + [blob() > 0 for _ in range(5)]:
-        rows, cols = distance_transform_edt(~fg, return_distances=False, return_indices=True)
+        distance, (rows, cols) = distance_transform_edt(~fg, return_indices=True)
+        squared = sodmetrics._squared_distance(~fg, scratch)
+        assert np.array_equal(np.sqrt(squared), distance), f"{fg.shape} mask"
         reach = cv2.dilate(fg.view(np.uint8), np.ones((7, 7), np.uint8)).view(bool) & ~fg
         y, x = np.nonzero(reach)
-        ny, nx = sodmetrics._nearest_foreground(fg, y, x, scratch)
+        ny, nx = sodmetrics._nearest_foreground(fg, y, x, squared[y, x], scratch)
         assert np.array_equal(ny, rows[y, x]) and np.array_equal(nx, cols[y, x]), f"nearest pixels of {fg.shape} mask"
-        assert np.array_equal(sodmetrics._distance(~fg, scratch), distance_transform_edt(~fg)), f"{fg.shape} mask"
+
+
+def test_importance_is_the_references_and_saturates_before_the_table_ends():
+    squared = np.arange(sodmetrics._FAR, dtype=np.float64)
+    expected = 2 - np.exp(np.log(0.5) / 5 * np.sqrt(squared))
+    assert np.array_equal(sodmetrics._importance()[1:], expected[1:]) and sodmetrics._importance()[0] == 0
+    assert expected[-1] == 2.0 and 2 - np.exp(np.log(0.5) / 5 * np.sqrt(4.0 * sodmetrics._FAR)) == 2.0
+    far = np.zeros((1, 800), bool)
+    far[0, 0] = True  # the last pixel lies 799 away, beyond the table
+    assert sodmetrics._squared_distance(~far, sodmetrics._Scratch())[0, -1] == sodmetrics._FAR - 1
+    check_against_reference([noise(2, 800)], [np.where(far, 255, 0).astype(np.uint8).repeat(2, axis=0)], "far pixels")
 
 
 def test_weighted_fmeasure_on_tie_heavy_masks():
@@ -227,6 +244,19 @@ def test_weighted_fmeasure_on_tie_heavy_masks():
     maps = [noise(*m.shape) for m in masks]
     for m, p in zip(masks, maps):
         check_against_reference([p], [m], f"tie-heavy {m.shape}")
+
+
+def test_batches_changed_in_place_are_scored_as_they_are_now():
+    """A prepared batch remembers its 8-bit levels, and the metrics of one batch share what
+    they compute from it; neither outlives an in-place change of the maps or the masks."""
+    pred, gt = sodmetrics.prepare_uint8(stack([noise(), noise()]), stack([blob(), blob()]))
+    before = ours_per_image(pred, gt)
+    pred.mul_(0.5)
+    gt[0] = ~gt[0]
+    after, fresh = ours_per_image(pred, gt), ours_per_image(pred.clone(), gt.clone())
+    for key, value in after.items():
+        assert torch.allclose(value, fresh[key], rtol=0, atol=TOL, equal_nan=True), key
+    assert not torch.equal(after["mae"], before["mae"]) and not torch.equal(after["sm"], before["sm"])
 
 
 @pytest.mark.parametrize("prior", TESTS_DATA_PRIORS)

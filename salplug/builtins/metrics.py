@@ -25,6 +25,12 @@ from salplug.components._contracts import check_map, check_mask
 Scores = dict[str, Tensor]
 
 
+def _float64(saliency: Tensor) -> Tensor:
+    """The maps as float64: the very tensor when it already is one, so that the metrics
+    scoring one batch in turn find the statistics they share."""
+    return (saliency.detach() if saliency.requires_grad else saliency).to(torch.float64)
+
+
 class _PerImageMetric(Metric):
     """Accumulates sums of per-image scores (and curves) between resets.
 
@@ -51,7 +57,7 @@ class _PerImageMetric(Metric):
         check_map(saliency, values=False)
         check_mask(mask, like=saliency)
         with torch.no_grad():
-            scores, curves = self.measure(saliency.detach().to(torch.float64), mask)
+            scores, curves = self.measure(_float64(saliency), mask)
         self._add(
             saliency.shape[0],
             {k: v.detach().cpu().to(torch.float64).sum(dim=0) for k, v in scores.items()},

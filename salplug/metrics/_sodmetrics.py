@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -42,14 +43,37 @@ _BLOCK = 128
 _WINDOW = np.ones((7, 7), np.uint8)
 """The weighted F-measure's Gaussian window, as a dilation footprint."""
 
-_REACH = np.array(
-    sorted(
-        ((dy, dx) for dy in range(-4, 5) for dx in range(-4, 5) if 0 < dy * dy + dx * dx <= 18),
-        key=lambda step: (step[0] ** 2 + step[1] ** 2, step[1], step[0]),
-    )
-)
-"""Offsets to every pixel within √18 (a 7×7 window's reach), nearest first, then leftmost,
-then topmost: the order in which scipy's feature transform breaks ties."""
+_REACH = 18
+"""Squared reach of a 7×7 window: a pixel it covers lies at most √18 from its centre."""
+
+
+def _rings() -> np.ndarray:
+    """``(_REACH + 1)×8×2``: row k lists the offsets of squared length k, leftmost first, then
+    topmost (the order in which scipy's feature transform breaks ties), padded with its last."""
+    rings = np.zeros((_REACH + 1, 8, 2), np.int64)
+    for k in range(1, _REACH + 1):
+        ring = sorted(
+            ((dy, dx) for dy in range(-4, 5) for dx in range(-4, 5) if dy * dy + dx * dx == k), key=lambda o: (o[1], o[0])
+        )
+        if ring:
+            rings[k] = ring + ring[-1:] * (8 - len(ring))
+    return rings
+
+
+_RINGS = _rings()
+
+_FAR = 1 << 17
+"""Squared distances from here on weigh exactly 2 (2 - 0.5^(√k/5) rounds to 2 from k = 70225)."""
+
+
+@functools.cache
+def _importance() -> np.ndarray:
+    """The reference's importance 2 - exp(ln(0.5)/5 · √k) of a background pixel at squared
+    distance k from the foreground, for k below `_FAR`; 0 at k = 0, the foreground itself."""
+    table = 2 - np.exp(np.log(0.5) / 5 * np.sqrt(np.arange(_FAR, dtype=np.float64)))
+    table[0] = 0.0
+    return table
+
 
 _GAUSS = np.exp(-np.arange(-3.0, 4.0) ** 2 / (2 * 5**2))
 _GAUSS /= _GAUSS.sum()
@@ -57,20 +81,53 @@ _GAUSS /= _GAUSS.sum()
 cut-off below eps · max removes nothing at this size)."""
 
 
+class _Levels(NamedTuple):
+    """The 8-bit maps behind a batch made by `prepare_uint8`: ``pred[b] == values[b][levels[b]]``."""
+
+    levels: Tensor  # uint8 B×1×H×W, a copy of the maps
+    values: Tensor  # float64 B×256: each image's prepared value of every 8-bit level
+    version: int  # pred's version counter when made: an in-place change makes the levels stale
+
+
 def prepare_uint8(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-    """PySOD's `prepare_data` on a batch: maps / 255, min-max stretched unless constant; masks > 128."""
+    """PySOD's `prepare_data` on a batch: maps / 255, min-max stretched unless constant; masks > 128.
+
+    The maps take at most 256 values per image, so the metrics score such a batch from
+    per-level histograms; `pred` remembers its levels for them until it is changed in place.
+    """
     for what, x in (("maps", maps), ("masks", masks)):
         if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 1:
             got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
             raise ContractError(f"{what}: expected a uint8 B×1×H×W tensor, got {got}")
     if maps.shape != masks.shape:
         raise ContractError(f"masks: expected shape {tuple(maps.shape)} to match the maps, got {tuple(masks.shape)}")
-    lo = maps.amin(dim=(1, 2, 3), keepdim=True).double() / 255
-    hi = maps.amax(dim=(1, 2, 3), keepdim=True).double() / 255
+    levels = maps.clone(memory_format=torch.contiguous_format)
+    lo = levels.amin(dim=(1, 2, 3)).double().view(-1, 1) / 255
+    hi = levels.amax(dim=(1, 2, 3)).double().view(-1, 1) / 255
     constant = hi == lo
-    pred = maps.double().div_(255)
-    pred.sub_(lo.masked_fill(constant, 0.0)).div_((hi - lo).masked_fill(constant, 1.0))
+    values = torch.arange(LEVELS, dtype=torch.float64, device=maps.device).div(255).expand(maps.shape[0], -1)
+    values = values.sub(lo.masked_fill(constant, 0.0)).div_((hi - lo).masked_fill(constant, 1.0))
+    pred = _lookup(values, levels)
+    pred._salplug_levels = _Levels(levels, values, pred._version)
     return pred, masks > 128
+
+
+def _lookup(values: Tensor, levels: Tensor) -> Tensor:
+    """``values[b][levels[b]]`` for every image: the same numbers as computing each pixel alone."""
+    if levels.device.type != "cpu":
+        first = LEVELS * torch.arange(levels.shape[0], device=levels.device).view(-1, 1, 1, 1)
+        return values.take(levels.long() + first)
+    pred = torch.empty(levels.shape, dtype=torch.float64)
+    out, source, table = pred.numpy(), levels.numpy(), values.numpy()
+    for b in range(levels.shape[0]):
+        cv2.LUT(source[b, 0], table[b], dst=out[b, 0])
+    return pred
+
+
+def _levels_of(pred: Tensor) -> _Levels | None:
+    """The 8-bit levels behind `pred`, if `prepare_uint8` made it and it is unchanged since."""
+    levels = getattr(pred, "_salplug_levels", None)
+    return levels if levels is not None and levels.version == pred._version else None
 
 
 class _Plan(NamedTuple):
@@ -166,21 +223,9 @@ def _error(pred: Tensor, gt: Tensor) -> Tensor:
     return gt.to(pred.dtype).sub_(pred).abs_()
 
 
-def mae(pred: Tensor, gt: Tensor) -> Tensor:
-    """Mean absolute error per image."""
-    return _error(pred, gt).flatten(1).mean(dim=1)
-
-
 def adaptive_threshold(pred: Tensor) -> Tensor:
     """``min(2·mean, 1)`` per image, the mean summed as numpy sums it (pixels at it count)."""
     return (2 * (pairwise_sum(pred.flatten(1)) / pred[0].numel())).clamp(max=1)
-
-
-def _adaptive_counts(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
-    """True positives and predicted positives at the adaptive threshold, per image."""
-    binary = pred >= adaptive_threshold(pred).view(-1, 1, 1, 1)
-    predicted = _count(binary)
-    return _count(binary.logical_and_(gt)), predicted
 
 
 def _lanes(width: int, device: torch.device) -> Tensor:
@@ -203,7 +248,7 @@ class _Counts(NamedTuple):
 
 
 def _counts(pred: Tensor, gt: Tensor) -> _Counts:
-    """Every count the F- and E-measures need, from one histogram per image over
+    """Every count the F-, E- and overlap measures need, from one histogram per image over
     (mask, adaptive binarisation, 8-bit level)."""
     batch, _, _, w = pred.shape
     binary = pred >= adaptive_threshold(pred).view(-1, 1, 1, 1)
@@ -215,22 +260,6 @@ def _counts(pred: Tensor, gt: Tensor) -> _Counts:
     adaptive = hist[:, :, 1].sum(dim=-1)
     above = hist.sum(dim=2).flip(-1).cumsum(-1)
     return _Counts(adaptive[:, 1], adaptive.sum(dim=1), above[:, 1, -1], above[:, 1], above.sum(dim=1))
-
-
-def fmeasure(pred: Tensor, gt: Tensor, beta2: float = 0.3) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """F-measure of ``pred >= min(2·mean, 1)`` (0 where nothing true is found), and precision,
-    recall and F-measure at the 256 levels, ``B×256`` (index i: threshold 255 - i)."""
-    c = _counts(pred, gt)
-    tp, fg = c.tp.double(), c.fg.clamp(min=1).double()
-    precision = tp / c.predicted.clamp(min=1)
-    recall = tp / fg
-    adaptive = torch.where(tp == 0, 0.0, (1 + beta2) * precision * recall / (beta2 * precision + recall))
-    tp = c.tp_above.double()
-    precision = tp / c.predicted_above.clamp(min=1)
-    recall = tp / fg.view(-1, 1)
-    numerator = (1 + beta2) * precision * recall
-    f = numerator / torch.where(numerator == 0, 1.0, beta2 * precision + recall)
-    return adaptive, precision, recall, f
 
 
 def _emeasure(tp: Tensor, predicted: Tensor, fg: Tensor, size: int) -> Tensor:
@@ -257,7 +286,7 @@ def _emeasure(tp: Tensor, predicted: Tensor, fg: Tensor, size: int) -> Tensor:
 def emeasure(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
     """E-measure of ``pred >= min(2·mean, 1)``, and at the 256 levels, ``B×256`` (index i:
     threshold 255 - i)."""
-    c = _counts(pred, gt)
+    c = _shared(pred, gt).counts
     size = pred[0].numel()
     adaptive = _emeasure(c.tp, c.predicted, c.fg, size)
     return adaptive, _emeasure(c.tp_above, c.predicted_above, c.fg.view(-1, 1), size)
@@ -265,8 +294,8 @@ def emeasure(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
 
 def overlap_adaptive(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
     """IoU and Dice of ``pred >= min(2·mean, 1)``; 0 where the denominator is 0."""
-    tp, predicted = _adaptive_counts(pred, gt)
-    tp, fp, fn = tp.double(), (predicted - tp).double(), (_count(gt) - tp).double()
+    c = _shared(pred, gt).counts
+    tp, fp, fn = c.tp.double(), (c.predicted - c.tp).double(), (c.fg - c.tp).double()
     union, sizes = tp + fp + fn, tp + fn + tp + fp
     iou = torch.where(union != 0, tp / union, 0.0)
     dice = torch.where(sizes != 0, 2 * tp / sizes, 0.0)
@@ -305,6 +334,151 @@ def _cells(pred: Tensor, gt: Tensor, cy: Tensor, cx: Tensor) -> tuple[Tensor, Te
     deviation = mean.repeat_interleave(_LANES).index_select(0, cell.view(-1)).sub_(values)
     m2 = _bincount(cell, 8 * batch, deviation.mul_(deviation))
     return count.view(batch, 2, 4), mean.view(batch, 2, 4), m2.view(batch, 2, 4)
+
+
+def _level_histogram(levels: Tensor, gt: Tensor, cy: Tensor, cx: Tensor) -> Tensor:
+    """Pixels per (mask, quadrant, 8-bit level) of each image, float64 ``B×2×4×256``; the
+    quadrants are left-top, right-top, left-bottom, right-bottom of the split at (cy, cx)."""
+    batch, _, h, w = levels.shape
+    if levels.device.type != "cpu" or h * w >= 2**24:  # OpenCV counts in float32: exact below 2^24
+        device = levels.device
+        bottom = torch.arange(h, device=device).view(1, 1, h, 1) >= cy.view(-1, 1, 1, 1)
+        right = torch.arange(w, device=device).view(1, 1, 1, w) >= cx.view(-1, 1, 1, 1)
+        key = levels.long() + LEVELS * (gt * 4 + bottom * 2 + right + 8 * torch.arange(batch, device=device).view(-1, 1, 1, 1))
+        return torch.bincount(key.view(-1), minlength=8 * LEVELS * batch).view(batch, 2, 4, LEVELS).double()
+    hist = np.zeros((batch, 4, LEVELS, 2), np.float32)
+    source, mask = levels[:, 0].numpy(), gt[:, 0].numpy().view(np.uint8)
+    for b, (top, left) in enumerate(zip(cy.tolist(), cx.tolist())):
+        for q, (rows, cols) in enumerate(_quadrants(top, left, h, w)):
+            if rows.start < rows.stop and cols.start < cols.stop:
+                cv2.calcHist([source[b, rows, cols], mask[b, rows, cols]], [0, 1], None, [LEVELS, 2], [0, LEVELS, 0, 2],
+                             hist=hist[b, q])
+    return torch.from_numpy(hist).permute(0, 3, 1, 2).double()
+
+
+def _quadrants(top: int, left: int, h: int, w: int) -> tuple[tuple[slice, slice], ...]:
+    """Rows and columns of the quadrants left-top, right-top, left-bottom, right-bottom."""
+    upper, lower, before, after = slice(0, top), slice(top, h), slice(0, left), slice(left, w)
+    return (upper, before), (upper, after), (lower, before), (lower, after)
+
+
+def _level_counts(hist: Tensor, values: Tensor, threshold: Tensor) -> _Counts:
+    """`_counts` from per-(mask, level) pixel counts ``B×2×256``: the adaptive binarisation and
+    the curves' 8-bit level ⌊255·pred⌋ are both functions of the level."""
+    binary = values >= threshold.view(-1, 1)
+    adaptive = (hist * binary.unsqueeze(1)).sum(dim=-1).long()
+    curve_level = (values * 255).to(torch.int64)  # truncates, as astype(np.uint8)
+    curve_level = curve_level.clamp_(0, LEVELS - 1).unsqueeze(1).expand_as(hist)  # levels absent from a map: any bin
+    by_curve = torch.zeros_like(hist).scatter_add_(2, curve_level, hist)
+    above = by_curve.flip(-1).cumsum(-1).long()
+    return _Counts(adaptive[:, 1], adaptive.sum(dim=1), above[:, 1, -1], above[:, 1], above.sum(dim=1))
+
+
+def _level_cells(hist: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`_cells` from per-(mask, quadrant, level) pixel counts: mean and squared deviations
+    summed over levels (two-pass)."""
+    values = values.view(-1, 1, 1, LEVELS)
+    count = hist.sum(dim=-1)
+    mean = (hist * values).sum(dim=-1) / count
+    deviation = values - torch.where(count > 0, mean, 0.0).unsqueeze(-1)
+    return count, mean, (hist * deviation.square()).sum(dim=-1)
+
+
+class _Batch:
+    """What several metrics of one (pred, gt) batch share, each part made once, on first use:
+    from per-level histograms when `prepare_uint8` made `pred`, else from its pixels."""
+
+    def __init__(self, pred: Tensor, gt: Tensor):
+        self._refs = weakref.ref(pred), weakref.ref(gt)
+        self._versions = pred._version, gt._version
+        self._levels = _levels_of(pred)
+
+    def holds(self, pred: Tensor, gt: Tensor) -> bool:
+        """Whether this is `pred` and `gt`'s batch, neither changed in place since."""
+        return (
+            self._refs[0]() is pred and self._refs[1]() is gt and self._versions == (pred._version, gt._version)
+        )
+
+    @property
+    def pred(self) -> Tensor:
+        return self._refs[0]()
+
+    @property
+    def gt(self) -> Tensor:
+        return self._refs[1]()
+
+    @functools.cached_property
+    def centroid(self) -> tuple[Tensor, Tensor, Tensor]:
+        return _centroid(self.gt)
+
+    @functools.cached_property
+    def histogram(self) -> Tensor:
+        """Pixels per (mask, quadrant, level), ``B×2×4×256`` (8-bit batches only)."""
+        _, cy, cx = self.centroid
+        return _level_histogram(self._levels.levels, self.gt, cy, cx)
+
+    @functools.cached_property
+    def counts(self) -> _Counts:
+        if self._levels is None:
+            return _counts(self.pred, self.gt)
+        return _level_counts(self.histogram.sum(dim=2), self._levels.values, adaptive_threshold(self.pred))
+
+    @functools.cached_property
+    def cells(self) -> tuple[Tensor, Tensor, Tensor]:
+        if self._levels is None:
+            _, cy, cx = self.centroid
+            return _cells(self.pred, self.gt, cy, cx)
+        return _level_cells(self.histogram, self._levels.values)
+
+    @functools.cached_property
+    def mae(self) -> Tensor:
+        """Mean of ``|pred - gt|`` per image."""
+        if self._levels is None:
+            return _error(self.pred, self.gt).flatten(1).mean(dim=1)
+        hist, values = self.histogram.sum(dim=2), self._levels.values
+        return ((hist[:, 0] * values).sum(dim=1) + (hist[:, 1] * (1 - values)).sum(dim=1)) / self.pred[0].numel()
+
+    @functools.cached_property
+    def mean(self) -> Tensor:
+        """Mean of pred per image."""
+        if self._levels is None:
+            return self.pred.flatten(1).mean(dim=1)
+        return (self.histogram.sum(dim=(1, 2)) * self._levels.values).sum(dim=1) / self.pred[0].numel()
+
+
+_recent = threading.local()
+
+
+def _shared(pred: Tensor, gt: Tensor) -> _Batch:
+    """The `_Batch` of (pred, gt): this thread's last one when it holds them, else a new one.
+
+    Each metric component scores the same prepared batch in turn, so they share one.
+    """
+    batch = getattr(_recent, "batch", None)
+    if batch is None or not batch.holds(pred, gt):
+        batch = _recent.batch = _Batch(pred, gt)
+    return batch
+
+
+def mae(pred: Tensor, gt: Tensor) -> Tensor:
+    """Mean absolute error per image."""
+    return _shared(pred, gt).mae
+
+
+def fmeasure(pred: Tensor, gt: Tensor, beta2: float = 0.3) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """F-measure of ``pred >= min(2·mean, 1)`` (0 where nothing true is found), and precision,
+    recall and F-measure at the 256 levels, ``B×256`` (index i: threshold 255 - i)."""
+    c = _shared(pred, gt).counts
+    tp, fg = c.tp.double(), c.fg.clamp(min=1).double()
+    precision = tp / c.predicted.clamp(min=1)
+    recall = tp / fg
+    adaptive = torch.where(tp == 0, 0.0, (1 + beta2) * precision * recall / (beta2 * precision + recall))
+    tp = c.tp_above.double()
+    precision = tp / c.predicted_above.clamp(min=1)
+    recall = tp / fg.view(-1, 1)
+    numerator = (1 + beta2) * precision * recall
+    f = numerator / torch.where(numerator == 0, 1.0, beta2 * precision + recall)
+    return adaptive, precision, recall, f
 
 
 def _merge(count: Tensor, mean: Tensor, m2: Tensor, dim: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -346,10 +520,10 @@ def smeasure(pred: Tensor, gt: Tensor, alpha: float = 0.5) -> Tensor:
     """
     h, w = pred.shape[2:]
     area = h * w
-    fg, cy, cx = _centroid(gt)
+    batch = _shared(pred, gt)
+    fg, cy, cx = batch.centroid
     y = fg / area
-    mean_pred = pred.flatten(1).mean(dim=1)
-    count, mean, m2 = _cells(pred, gt, cy, cx)
+    count, mean, m2 = batch.cells
 
     n_bg, mean_bg, m2_bg = _merge(count[:, 0], mean[:, 0], m2[:, 0], dim=1)
     n_fg, mean_fg, m2_fg = _merge(count[:, 1], mean[:, 1], m2[:, 1], dim=1)
@@ -375,7 +549,7 @@ def smeasure(pred: Tensor, gt: Tensor, alpha: float = 0.5) -> Tensor:
     scores = ssim * torch.stack([w_lt, w_rt, w_lb, 1 - w_lt - w_rt - w_lb], dim=1)
     region = ((scores[:, 0] + scores[:, 1]) + scores[:, 2]) + scores[:, 3]
     sm = (obj * alpha + region * (1 - alpha)).clamp(min=0)
-    return torch.where(y == 0, 1 - mean_pred, torch.where(y == 1, mean_pred, sm))
+    return torch.where(y == 0, 1 - batch.mean, torch.where(y == 1, batch.mean, sm))
 
 
 class _Scratch:
@@ -393,41 +567,45 @@ class _Scratch:
         return buffer[:size].reshape(shape)
 
 
-def _nearest_foreground(fg: np.ndarray, y: np.ndarray, x: np.ndarray, s: _Scratch) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of the nearest foreground pixel to each pixel (y, x), all within a
-    7×7 window of the foreground (so at most √18 away), ties broken as scipy's feature
-    transform (the reference's) breaks them.
+def _nearest_foreground(
+    fg: np.ndarray, y: np.ndarray, x: np.ndarray, d2: np.ndarray, s: _Scratch
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the nearest foreground pixel to each pixel (y, x), at squared
+    distance `d2` (1 to 18) from it, ties broken as scipy's feature transform (the
+    reference's) breaks them.
 
     scipy first keeps, in every column, the nearest foreground pixel (the upper one on a
     tie), then, along the row, the column whose pixel is nearest (the leftmost on a tie):
-    among the nearest pixels it returns the leftmost, then the topmost. `_REACH` lists the
-    offsets in that order, so the first foreground pixel met is scipy's.
+    among the nearest pixels it returns the leftmost, then the topmost. `_RINGS` lists the
+    offsets at each squared distance in that order, so the first foreground pixel met is scipy's.
     """
     h, w = fg.shape
     padded = s.take("padded", np.bool_, h + 8, w + 8)
     padded[:] = False
     padded[4:-4, 4:-4] = fg
     start = (y + 4) * (w + 8) + (x + 4)
-    steps = _REACH[:, 0] * (w + 8) + _REACH[:, 1]
-    first = padded.ravel()[start[:, None] + steps].argmax(axis=1)
-    return y + _REACH[first, 0], x + _REACH[first, 1]
+    ring = _RINGS[d2]
+    first = padded.ravel()[start[:, None] + ring[..., 0] * (w + 8) + ring[..., 1]].argmax(axis=1)
+    step = ring[np.arange(len(first)), first]
+    return y + step[:, 0], x + step[:, 1]
 
 
-def _distance(background: np.ndarray, s: _Scratch) -> np.ndarray:
-    """Each pixel's distance to the nearest foreground pixel, float64, equal to scipy's
-    below a 2048-pixel diagonal (within 1e-7 relative beyond): OpenCV's exact transform
-    gives float32, whose square rounds back to the exact integer D² while D² < 2^22."""
+def _squared_distance(background: np.ndarray, s: _Scratch) -> np.ndarray:
+    """Each pixel's squared distance to the nearest foreground pixel, int32, exact below
+    `_FAR` and `_FAR - 1` from there on: OpenCV's exact transform gives float32 distances,
+    whose squares round back to the integers they are this far."""
     h, w = background.shape
-    single = s.take("distance", np.float32, h, w)
-    cv2.distanceTransform(background.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE, dst=single)
-    distance = np.square(single, out=s.take("importance", np.float64, h, w), dtype=np.float64)
-    return np.sqrt(np.rint(distance, out=distance), out=distance)
+    distance = s.take("distance", np.float32, h, w)
+    cv2.distanceTransform(background.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE, dst=distance)
+    squared = s.take("squared", np.int32, h, w)
+    cv2.multiply(distance, distance, dst=squared, dtype=cv2.CV_32S)
+    return np.minimum(squared, _FAR - 1, out=squared)
 
 
 def _weighted_sums(pred: np.ndarray, fg: np.ndarray, box: tuple[slice, slice], s: _Scratch) -> tuple[float, float]:
     """One image's weighted errors: Σ min(E, EA) over the foreground, and
-    Σ E·(2 - exp(ln(0.5)/5 · D)) over the background (E = |pred - fg|, D: distance to the
-    foreground).
+    Σ E·(2 - exp(ln(0.5)/5 · D)) over the background (E = |pred - fg|, which is pred on the
+    background; D: distance to the foreground).
 
     EA is the 7×7 Gaussian (zero border) of the error carried over from each pixel's
     nearest foreground pixel. It is only read on the foreground, so it is made on `box`
@@ -435,25 +613,23 @@ def _weighted_sums(pred: np.ndarray, fg: np.ndarray, box: tuple[slice, slice], s
     foreground pixel's window reaches need their nearest foreground pixel.
     """
     h, w = fg.shape
-    error = np.subtract(pred, fg, out=s.take("error", np.float64, h, w), dtype=np.float64)
-    np.abs(error, out=error)
-    background = np.logical_not(fg, out=s.take("background", np.bool_, h, w))
+    squared = _squared_distance(np.logical_not(fg, out=s.take("background", np.bool_, h, w)), s)
+    importance = np.take(_importance(), squared, out=s.take("importance", np.float64, h, w))
+    on_bg = float(np.multiply(pred, importance, out=importance).sum())
 
     shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
-    reached = cv2.dilate(fg[box].view(np.uint8), _WINDOW, dst=s.take("reached", np.uint8, *shape)).view(np.bool_)
-    band = np.flatnonzero(np.logical_and(reached, background[box], out=reached))
+    inside = fg[box]
+    error = np.subtract(pred[box], inside, out=s.take("error", np.float64, *shape), dtype=np.float64)
+    np.abs(error, out=error)
+    reached = cv2.dilate(inside.view(np.uint8), _WINDOW, dst=s.take("reached", np.uint8, *shape)).view(np.bool_)
+    band = np.flatnonzero(np.logical_and(reached, np.logical_not(inside), out=reached))
     y, x = np.divmod(band, shape[1])
     carried = s.take("carried", np.float64, *shape)
-    np.copyto(carried, error[box])
-    carried.ravel()[band] = error[box][_nearest_foreground(fg[box], y, x, s)]
+    np.copyto(carried, error)
+    carried.ravel()[band] = error[_nearest_foreground(inside, y, x, squared[box][y, x], s)]
     blurred = s.take("blurred", np.float64, *shape)
     cv2.sepFilter2D(carried, -1, _GAUSS, _GAUSS, dst=blurred, borderType=cv2.BORDER_CONSTANT)
-    on_fg = float(np.minimum(error[box], blurred, out=blurred).sum(where=fg[box]))
-
-    importance = _distance(background, s)
-    importance *= math.log(0.5) / 5
-    np.subtract(2, np.exp(importance, out=importance), out=importance)
-    on_bg = float(np.multiply(importance, error, out=importance).sum(where=background))
+    on_fg = float(np.minimum(error, blurred, out=blurred).sum(where=inside))
     return on_fg, on_bg
 
 
@@ -469,10 +645,10 @@ def _boxes(gt: Tensor) -> list[tuple[slice, slice]]:
 
 
 @functools.cache
-def _workers() -> ThreadPoolExecutor:
-    """The threads that run `_weighted_sums`, one per torch thread, kept so that their
-    scratch arrays (`_scratch`) outlive a call."""
-    return ThreadPoolExecutor(max_workers=torch.get_num_threads(), thread_name_prefix="salplug-wfm")
+def _workers(threads: int) -> ThreadPoolExecutor:
+    """`threads` threads that run `_weighted_sums`, kept so that their scratch arrays
+    (`_scratch`) outlive a call."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="salplug-wfm")
 
 
 _local = threading.local()
@@ -488,8 +664,8 @@ def _scratch() -> _Scratch:
 def weighted_fmeasure(pred: Tensor, gt: Tensor, beta: float = 1.0) -> Tensor:
     """Weighted F-measure (Margolin et al.); 0 for images without foreground.
 
-    Its per-pixel work runs on the CPU, an image per worker thread (OpenCV and numpy
-    release the GIL).
+    Its per-pixel work runs on the CPU, an image per worker thread, one per torch thread
+    (OpenCV and numpy release the GIL).
     """
     batch = pred.shape[0]
     values, mask = pred[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy()
@@ -497,7 +673,9 @@ def weighted_fmeasure(pred: Tensor, gt: Tensor, beta: float = 1.0) -> Tensor:
     fg = _count(gt).double()
     jobs = fg.nonzero().flatten().tolist()
     weighted = torch.zeros(2, batch, dtype=torch.float64)
-    sums = _workers().map(lambda i: _weighted_sums(values[i], mask[i], boxes[i], _scratch()), jobs)
+    threads = torch.get_num_threads()
+    run = _workers(threads).map if min(threads, len(jobs)) > 1 else map  # one thread: this one
+    sums = run(lambda i: _weighted_sums(values[i], mask[i], boxes[i], _scratch()), jobs)
     for i, pair in zip(jobs, sums):
         weighted[:, i] = torch.tensor(pair, dtype=torch.float64)
     on_fg, on_bg = weighted.to(pred.device)
