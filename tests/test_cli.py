@@ -286,18 +286,19 @@ def test_a_learned_step_without_weights_is_a_loud_warning(tmp_path, images, caps
     assert "salplug: warning: step 'net' (prior 'baseline') has no trained weights (checkpoint: null)" in capsys.readouterr().err
 
 
-def test_ctrl_c_during_eval_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_during_eval_exits_130_with_one_line_after_the_pairing(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("salplug.cli._app.score_folder", interrupted)
+    monkeypatch.setattr("salplug.cli._eval.score_folder", interrupted)
     root = tmp_path / "set"
     for sub in ("images", "masks", "priors/p"):
         (root / sub).mkdir(parents=True)
         cv2.imwrite(str(root / sub / "a.png"), np.zeros((8, 8), np.uint8))
     assert main(["eval", "--dataset", str(root), "--priors", "p"]) == 130
     err = capsys.readouterr().err
-    assert err.startswith("salplug: interrupted") and "Traceback" not in err
+    assert err.startswith("pairing") and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("salplug: interrupted")
 
 
 def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):

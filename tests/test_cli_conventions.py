@@ -92,6 +92,7 @@ def test_metric_names_are_case_insensitive_and_a_typo_names_the_close_one(capsys
     from tests.shared_data import TESTS_DATA
 
     assert main(["eval", "--dataset", str(TESTS_DATA), "--priors", "good", "--metrics", "MAE,SMeasure", "--no-progress"]) == 0
-    assert capsys.readouterr().out.split("\n")[0].split() == ["method", "images", "MAE", "S"]
+    metrics_row = capsys.readouterr().out.split("\n")[2]
+    assert [c.strip() for c in metrics_row.split("|")[1:-1]] == ["", "Sm↑", "MAE↓"]
     assert main(["eval", "--dataset", str(TESTS_DATA), "--priors", "good", "--metrics", "smeasur", "--no-progress"]) == 2
     assert "Did you mean 'smeasure'" in capsys.readouterr().err

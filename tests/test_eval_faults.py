@@ -68,9 +68,9 @@ def test_a_step_failing_on_one_image_costs_only_that_image(dataset, failing, tmp
     assert code == 1
     err = capsys.readouterr().err
     assert f"not scored: {dataset / 'images' / 'k2.png'}: step 'fails-on-dark' (refiner 'fails-on-dark') failed" in err
-    rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["methods"]}
-    assert rows["clean → fragile"]["images"] == 4 and rows["clean"]["images"] == 4
-    assert str(dataset / "images" / "k2.png") in rows["clean → fragile"]["failed"]
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    for name in ("clean → fragile", "clean"):
+        assert rows[name]["partial"] and rows[name]["pairing"]["missing_names"] == ["k2"], name
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -95,7 +95,7 @@ def test_an_image_that_is_a_looping_link_is_reported(dataset, capsys):
     assert f"not scored: {dataset / 'images' / 'loop.png'}: a symbolic link that loops" in capsys.readouterr().err
 
 
-def test_a_partial_maps_folder_is_one_counted_line_and_a_marked_row(dataset, tmp_path, capsys):
+def test_a_partial_maps_folder_is_named_before_scoring_and_a_marked_row(dataset, tmp_path, capsys):
     partial = tmp_path / "partial"
     partial.mkdir()
     for i in (0, 1):
@@ -104,43 +104,11 @@ def test_a_partial_maps_folder_is_one_counted_line_and_a_marked_row(dataset, tmp
     assert main(["eval", "--dataset", str(dataset), "--priors", "dss", "--maps", f"mine={partial}", "-o", str(out),
                  "--no-progress"]) == 1
     captured = capsys.readouterr()
-    assert captured.err.strip().splitlines() == ["mine: 3 of 5 images have no map (-v lists them)"]
-    rows = {line.split()[0]: line.split() for line in captured.out.splitlines()[1:3]}
-    assert rows["mine"][1] == "2*" and rows["dss"][1] == "5"
-    assert "* scored on fewer images" in captured.out
-    assert main(["eval", "--dataset", str(dataset), "--maps", f"mine={partial}", "-v", "--no-progress"]) == 1
-    assert sum("not scored:" in line and "no map" in line for line in capsys.readouterr().err.splitlines()) == 3
-
-
-def test_curves_mark_max_f_and_name_it_in_the_legend(dataset, tmp_path):
-    from salplug.metrics._evaluation import score_folder
-    from salplug.data._datasets import SODDataset
-    from salplug.metrics import _reports as reports
-
-    data = SODDataset(dataset)
-    results = [score_folder(data, dataset / "priors" / name, name) for name in ("clean", "dss")]
-    results[1].count = 3
-    captured = {}
-    import matplotlib.axes
-
-    original = matplotlib.axes.Axes.legend
-
-    def legend(self, *args, **kwargs):
-        captured.setdefault("labels", []).append([t for t in self.get_legend_handles_labels()[1]])
-        captured.setdefault("styles", []).append([line.get_linestyle() for line in self.get_lines()])
-        return original(self, *args, **kwargs)
-
-    matplotlib.axes.Axes.legend = legend
-    try:
-        png = reports.plot_curves(results, tmp_path / "curves.png")
-    finally:
-        matplotlib.axes.Axes.legend = original
-    assert png.stat().st_size > 0
-    labels = captured["labels"][0]
-    best = max(results[0].curves["fmeasure"])
-    assert labels[0] == f"clean (max F {best:.3f}, 5 images)" and labels[1].startswith("dss (max F ")
-    styles = [s for s in captured["styles"][0] if s != "None"]
-    assert len(set(styles)) == 2, "methods need distinct dash patterns to read in grey"
+    err = captured.err.splitlines()
+    assert ["set      mine    2        3        0      0", "set      dss     5        0        0      0"] == err[2:4]
+    assert [line for line in err if line.startswith("set / mine")] == [f"set / mine: missing k{i}" for i in (2, 3, 4)]
+    mine = next(line for line in captured.out.splitlines() if line.startswith("| mine "))
+    assert "†" in mine and "mine on set (2 of 5 images)" in captured.out
 
 
 def _smoothing_chain():
@@ -210,19 +178,18 @@ def test_an_unwritable_save_folder_still_scores_every_image_once(dataset, tmp_pa
     spec.write_text("steps:\n  - {kind: prior, component: center}\n"
                     "  - {kind: postprocessor, component: median, config: {size: 3}}\n")
     saved = tmp_path / "saved"
-    saved.mkdir()
-    (saved / "clean").write_text("a file where the folder of maps goes")
+    (saved / "set").mkdir(parents=True)
+    (saved / "set" / "clean").write_text("a file where the folder of maps goes")
     out = tmp_path / "results"
     argv = ["eval", "--dataset", str(dataset), "--chain", str(spec), "--priors", "clean", "--batch-size", "4",
             "--no-progress"]
     assert main([*argv, "--save-maps", str(saved), "-o", str(out)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"clean → smooth: 6 of 6 maps not saved in {saved / 'clean'}: ")
-    rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["methods"]}
+    err = [line for line in capsys.readouterr().err.splitlines() if "not saved" in line]
+    assert len(err) == 1 and err[0].startswith(f"set / clean → smooth: 6 of 6 maps not saved in {saved / 'set' / 'clean'}: ")
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["results"]}
     expected = score_chain(data, _smoothing_chain(), "smooth", priors=["clean"], batch_size=4)[0]
-    assert rows["clean → smooth"]["images"] == 6 and rows["clean → smooth"]["failed"] == {}
+    assert rows["clean → smooth"]["pairing"]["matched"] == 6 and not rows["clean → smooth"]["partial"]
     assert rows["clean → smooth"]["scores"] == expected.scores
-    assert len(rows["clean → smooth"]["unsaved"]) == 6
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

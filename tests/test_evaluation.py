@@ -11,7 +11,7 @@ import pytest
 
 import salplug
 from salplug.cli import main
-from salplug.data._datasets import DatasetError, SODDataset, half_of
+from salplug.data._datasets import DatasetError, SODDataset
 from salplug.metrics._evaluation import score_chain, score_folder
 from salplug.components import Refiner
 from tests.shared_data import sod_dev
@@ -84,8 +84,8 @@ def test_bad_maps_are_reported_by_file_and_the_rest_scored(dataset, tmp_path):
     cv2.imwrite(str(maps / "b.png"), np.zeros((21, 30), np.uint8))
     (maps / "c.png").write_text("not an image")
     result = score_folder(SODDataset(dataset), maps, "broken")
-    assert result.count == 1
-    assert result.failed[str(maps / "b.png")] == "size 30×21 differs from its mask's 30×20"
+    assert result.count == 2, "a map of another size is resized to its mask, as PySODEvalToolkit does"
+    assert list(result.failed) == [str(maps / "c.png")]
     assert "not a decodable image" in result.failed[str(maps / "c.png")]
     (maps / "c.png").unlink()
     assert score_folder(SODDataset(dataset), maps, "x").failed[str(maps / "c")] == "no map for this image"
@@ -120,31 +120,33 @@ def test_cli_eval_writes_table_json_csv_and_plot(dataset, tmp_path, capsys):
     ])
     assert code == 0
     table = capsys.readouterr().out
-    assert "method" in table and "MAE" in table and "adpF" in table and "\np " in table
+    assert "| Method |" in table and "MAE↓" in table and "\n| p " in table
     payload = json.loads((out / "results.json").read_text())
     assert payload["command"].startswith("salplug eval --dataset")
-    names = [m["name"] for m in payload["methods"]]
-    assert names == ["copy", "p"]
-    assert payload["methods"][0]["scores"] == payload["methods"][1]["scores"]
-    rows = list(csv.DictReader((out / "results.csv").open()))
-    assert float(rows[1]["mae"]) == pytest.approx(_reference_mae(dataset, dataset / "priors" / "p"), abs=1e-12)
+    assert [(r["dataset"], r["method"]) for r in payload["results"]] == [("set", "copy"), ("set", "p")]
+    assert payload["results"][0]["scores"] == payload["results"][1]["scores"]
+    assert payload["results"][1]["scores"]["mae"] == pytest.approx(_reference_mae(dataset, dataset / "priors" / "p"),
+                                                                   abs=1e-12)
+    rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
+    assert float(rows[1]["MAE↓"]) == round(_reference_mae(dataset, dataset / "priors" / "p"), 3)
     assert cv2.imread(str(out / "curves.png")).shape[0] > 100
 
     assert main(["eval", "--dataset", str(dataset), "--chain", str(spec), "--no-progress"]) == 0
-    assert "center" in capsys.readouterr().out
+    assert "| center " in capsys.readouterr().out
 
 
 def test_cli_eval_exit_codes(dataset, tmp_path, capsys):
     (dataset / "priors" / "p" / "c.png").unlink()
     assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--no-progress"]) == 1
-    assert "p: 1 of 3 images have no map (-v lists them)" in capsys.readouterr().err
-    assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--no-progress", "-v"]) == 1
-    assert f"not scored: {dataset / 'priors' / 'p' / 'c'}: no map for this image" in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    assert "set / p: missing c" in err and "1 of 1 rows are missing images (marked †); --allow-partial accepts them" in err
+    assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--no-progress", "--allow-partial"]) == 0
+    capsys.readouterr()
     assert main(["eval", "--dataset", str(dataset), "--no-progress"]) == 2
     assert "expected something to score" in capsys.readouterr().err
     assert main(["eval", "--dataset", str(tmp_path / "nowhere"), "--priors", "p"]) == 2
     assert main(["eval", "--dataset", str(dataset), "--maps", "noequals"]) == 2
-    assert "NAME=FOLDER" in capsys.readouterr().err
+    assert "NAME=PATTERN" in capsys.readouterr().err
 
 
 README_FIGURES = {  # ../shared/data/README.md: MAE and adaptive F of the published detectors' maps
@@ -159,28 +161,20 @@ def test_salplug_eval_reproduces_the_data_readme_on_sod_dev(tmp_path, capsys):
     root = sod_dev()
     code = main(["eval", "--dataset", str(root), "--priors", *README_FIGURES, "--out", str(tmp_path), "--no-progress"])
     assert code == 0
-    methods = {m["name"]: m for m in json.loads((tmp_path / "results.json").read_text())["methods"]}
+    methods = {r["method"]: r for r in json.loads((tmp_path / "results.json").read_text())["results"]}
     for prior, (mae, adaptive_f) in README_FIGURES.items():
-        assert methods[prior]["images"] == 190
+        assert methods[prior]["pairing"]["matched"] == 190 and not methods[prior]["partial"]
         assert round(methods[prior]["scores"]["mae"], 4) == mae
         assert round(methods[prior]["scores"]["adp_f"], 4) == adaptive_f
     assert "amulet" in capsys.readouterr().out
 
 
-def test_half_of_is_a_fixed_alternating_split():
-    stems = ["d", "a", "c", "b", "e"]
-    assert half_of(stems, "even") == ["a", "c", "e"]
-    assert half_of(stems, "odd") == ["b", "d"]
-    assert half_of(stems, None) == ["a", "b", "c", "d", "e"]
-    with pytest.raises(DatasetError, match="half: expected one of even, odd or none, got 'first'"):
-        half_of(stems, "first")
-
-
-def test_cli_eval_half_scores_only_that_half(dataset, capsys):
-    assert SODDataset(dataset, half="odd").keys == ["b"]
-    assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--half", "odd", "--no-progress"]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("p "))
-    assert row.split()[1] == "1", row
+def test_cli_eval_subset_scores_only_the_listed_images(dataset, tmp_path, capsys):
+    listed = tmp_path / "subset.txt"
+    listed.write_text("b  # the only one\n")
+    assert SODDataset(dataset, frozenset({"b"})).keys == ["b"]
+    assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--subset", str(listed), "--no-progress"]) == 0
+    assert "set      p       1        0        0      0" in capsys.readouterr().err.splitlines()
 
 
 def test_masks_stored_as_0_and_1_score_as_binary_with_one_warning(dataset, tmp_path, capsys):
@@ -195,8 +189,8 @@ def test_masks_stored_as_0_and_1_score_as_binary_with_one_warning(dataset, tmp_p
         f"datasets often store them; other masks in {dataset / 'masks'} with maximum 1 are read the same way"
     ]
     assert main(["eval", "--dataset", str(dataset), "--priors", "p", "--no-progress"]) == 0
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"salplug: warning: {dataset / 'masks'}")
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"salplug: warning: {dataset / 'masks'}")
 
 
 def test_a_mask_of_0_and_1_among_0_and_255_masks_is_read_as_binary(dataset):
@@ -208,39 +202,37 @@ def test_a_mask_of_0_and_1_among_0_and_255_masks_is_read_as_binary(dataset):
     assert got.scores == expected.scores
 
 
-@pytest.mark.parametrize("case", ["empty", "unpaired", "half"])
+@pytest.mark.parametrize("case", ["empty", "unpaired", "subset"])
 def test_eval_of_no_images_is_a_one_line_error_naming_the_folders(dataset, tmp_path, capsys, case):
-    if case == "half":
-        for key in ("b", "c"):
-            for sub in ("images", "masks", "priors/p"):
-                (dataset / sub / f"{key}.png").unlink()
+    listed = tmp_path / "subset.txt"
+    listed.write_text("b\n")
+    if case == "subset":
+        (dataset / "masks" / "b.png").unlink()
     else:
         for path in (dataset / "masks").iterdir():
             path.unlink() if case == "empty" else path.rename(path.with_name(f"x{path.name}"))
     out = tmp_path / "report"
     argv = ["eval", "--dataset", str(dataset), "--priors", "p", "-o", str(out), "--no-progress"]
-    assert main([*argv, "--half", "odd"] if case == "half" else argv) == 2
+    assert main([*argv, "--subset", str(listed)] if case == "subset" else argv) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert captured.out == "" and not out.exists() and len(lines) == 1, captured.err
     expected = {
-        "empty": f"expected images with masks of the same name in {dataset / 'images'} and {dataset / 'masks'}, "
-                 "got 3 images and 0 masks",
-        "unpaired": f"expected images with masks of the same name in {dataset / 'images'} and {dataset / 'masks'}, "
-                    "got 3 images and 3 masks, none sharing a name",
-        "half": f"expected images with masks of the same name in {dataset / 'images'} and {dataset / 'masks'}, "
-                "got 1 pair, none in the odd half",
+        "empty": f"dataset {dataset}: expected images with masks of the same name in {dataset / 'images'} and "
+                 f"{dataset / 'masks'}, got 3 images and 0 masks",
+        "unpaired": f"dataset {dataset}: expected images with masks of the same name in {dataset / 'images'} and "
+                    f"{dataset / 'masks'}, got 3 images and 3 masks, none sharing a name",
+        "subset": f"--subset {listed}: expected stems of images with masks, got 1 that no dataset holds: b",
     }[case]
-    assert lines[0] == f"salplug: error: dataset {dataset}: {expected}"
+    assert lines[0] == f"salplug: error: {expected}"
 
 
 def test_scoring_no_images_raises_instead_of_returning_nan(dataset):
-    for key in ("b", "c"):
-        (dataset / "masks" / f"{key}.png").unlink()
-    data = SODDataset(dataset, half="odd")
-    with pytest.raises(DatasetError, match="got 1 pair, none in the odd half"):
+    (dataset / "masks" / "b.png").unlink()
+    data = SODDataset(dataset, frozenset({"b"}))
+    with pytest.raises(DatasetError, match="got 2 pairs, none in the subset"):
         score_folder(data, dataset / "priors" / "p", "p")
-    with pytest.raises(DatasetError, match="got 1 pair, none in the odd half"):
+    with pytest.raises(DatasetError, match="got 2 pairs, none in the subset"):
         score_chain(data, salplug.Chain([salplug.build("prior", "center")]), "c")
 
 

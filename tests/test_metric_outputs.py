@@ -172,7 +172,8 @@ def test_json_round_trips_every_metric_and_records_how_it_was_made(grid, tmp_pat
     assert set(payload["versions"]) >= {"salplug", "torch", "numpy"}
     assert payload["datasets"] == ["DUTS-TE", "ECSSD"] and payload["methods"] == ["A", "B", "C"]
     assert [r["partial"] for r in payload["results"]] == [False, False, False, False, True, False]
-    assert payload["results"][4]["pairing"] == {"matched": 2, "missing": 1, "extra": 0, "resized": 0}
+    assert payload["results"][4]["pairing"] == {"matched": 2, "missing": 1, "extra": 0, "resized": 0,
+                                                  "missing_names": [], "extra_names": [], "resized_names": []}
     assert payload["results"][0]["scores"]["sm"] is None
     back = read_results_json(path)
     assert math.isnan(back[0].scores.pop("sm"))
@@ -238,8 +239,8 @@ def test_write_outputs_writes_every_file_and_valid_png_and_pdf_curves(grid, tmp_
     """One dataset only: saving figures is the slow part."""
     grid = [r for r in grid if r.dataset == "DUTS-TE"]
     written = write_outputs(grid, tmp_path / "out", columns="pysodevaltoolkit", command="salplug eval", highlight="C")
-    assert sorted(written) == ["curves.pdf", "curves.png", "per-image.csv", "results.csv", "results.json",
-                               "table.md", "table.tex"]
+    assert sorted(written) == ["curves.pdf", "curves.png", "per-image.csv", "report.html", "results.csv",
+                               "results.json", "table.md", "table.tex"]
     assert all(p.is_file() and p.parent == tmp_path / "out" for p in written.values())
     assert written["curves.png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert written["curves.pdf"].read_bytes().startswith(b"%PDF-")

@@ -77,9 +77,9 @@ def test_cli_compare_prints_one_line_per_metric_and_writes_it(dataset, tmp_path,
                  "mae,smeasure,fmeasure", "--compare", "same", "p", "-o", str(out), "--no-progress"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("same − p")]
     assert lines == [f"same − p  {label}: +0.0000, 95% interval [+0.0000, +0.0000] over 4 images"
-                     for label in ("MAE", "adpF", "meanF", "S")]
-    comparison = json.loads((out / "results.json").read_text())["comparison"]
-    assert (comparison["a"], comparison["b"]) == ("same", "p")
+                     for label in ("MAE", "adpFβ", "meanFβ", "Sm")]
+    (comparison,) = json.loads((out / "results.json").read_text())["comparisons"]
+    assert (comparison["dataset"], comparison["a"], comparison["b"]) == ("set", "same", "p")
     assert comparison["differences"]["mae"] == {"mean": 0.0, "low": 0.0, "high": 0.0, "count": 4, "level": 0.95}
 
 

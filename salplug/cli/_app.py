@@ -21,40 +21,40 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 
-import torch
-import yaml
-
 from salplug import __version__
-from salplug.pipeline._chain import Chain
+from salplug.cli._eval import add_eval, run_eval
+from salplug.cli._options import (
+    EXIT_FAILED_INPUTS,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    add_chain_settings,
+    add_engine,
+    add_settings,
+    chain_on_device,
+    positive,
+    ray_options,
+)
 from salplug.components._base import KINDS
-from salplug.data._datasets import HALVES, SODDataset
 from salplug.data._io import MAX_IMAGE_PIXELS
 from salplug.train import _parallel as data_parallel
 from salplug.errors import SalplugError, did_you_mean
 from salplug.metrics._diagnosis import per_image, summary as diagnosis_summary
-from salplug.metrics._evaluation import MISSING, ChainPass, MethodScores, require_pairs, score_chain, score_folder
 from salplug.host._factory import build, get_component
 from salplug.host._manager import PluginInfo, get_host
-from salplug.metrics._paired import compare_methods
-from salplug.metrics._reports import format_comparison, format_table, plot_curves, write_csv, write_json
+from salplug.metrics._gridspec import grid_schema
 from salplug.pipeline._runner import run_chain_on_files
 from salplug.pipeline._batching import BATCH_PIXELS
 from salplug.pipeline._schema import chain_schema
 from salplug.train._loop import Interrupted, LoopConfig, stored_settings
-from salplug.pipeline._spec import load_spec, parse_settings, read_document, with_settings
+from salplug.pipeline._spec import parse_settings, read_document
 
-EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
 EXIT_NO_MATCH = 1
 """`list` found nothing, as grep exits when no line matches."""
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, as shells report a command stopped by Ctrl-C."""
-
-
-class CommandError(SalplugError):
-    """A command-line value that cannot be used, such as an unavailable device."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -206,95 +206,25 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _add_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain", metavar="CHAIN",
                         help="a named chain (salplug list chain) or a spec file (.yaml/.yml/.json); "
                              "default: the installed default chain")
     parser.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files or folders (walked recursively)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the maps, OUT/<key>.png")
-    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
-    parser.add_argument("--max-batch-pixels", type=_positive, default=BATCH_PIXELS, metavar="N",
+    parser.add_argument("--batch-size", type=positive, default=8, metavar="N", help="images per batch (default 8)")
+    parser.add_argument("--max-batch-pixels", type=positive, default=BATCH_PIXELS, metavar="N",
                         help=f"pixels per batch at most, so large photos go in smaller batches; a larger photo "
                              f"goes alone (default {BATCH_PIXELS}, suited to 8 GB of memory)")
-    parser.add_argument("--max-image-pixels", type=_positive, default=MAX_IMAGE_PIXELS, metavar="N",
+    parser.add_argument("--max-image-pixels", type=positive, default=MAX_IMAGE_PIXELS, metavar="N",
                         help=f"larger photos are reported as failed, not decoded (default {MAX_IMAGE_PIXELS}, "
                              "a 30000×5000 panorama)")
     parser.add_argument("--device", metavar="DEV", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="recompute maps that already exist")
     parser.add_argument("--save-steps", action="store_true", help="also write each step's map to OUT/steps/<step>/")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _add_engine(parser)
-    _add_chain_settings(parser)
-
-
-def _add_engine(parser: argparse.ArgumentParser) -> None:
-    """`--engine ray` and its options, shared by `run` and `eval`."""
-    group = parser.add_argument_group("distributed (needs pip install 'salplug[ray]')")
-    group.add_argument("--engine", choices=("local", "ray"), default="local",
-                       help="local: this process (default); ray: a Ray cluster's workers")
-    group.add_argument("--address", metavar="ADDR",
-                       help="Ray cluster to join: auto or HOST:PORT (default: start a local one)")
-    group.add_argument("--workers", type=_positive, default=1, metavar="N", help="Ray actors, each with its own chain (default 1)")
-    group.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
-                       help="GPUs per Ray actor; the chain runs on cuda when > 0 (default 0)")
-
-
-def _ray_options(args: argparse.Namespace) -> dict:
-    if args.engine != "ray":
-        for flag, value, default in (("--address", args.address, None), ("--workers", args.workers, 1),
-                                     ("--gpus-per-worker", args.gpus_per_worker, 0.0)):
-            if value != default:
-                raise CommandError(f"{flag}: only used with --engine ray, got --engine {args.engine}")
-        return {}
-    if args.gpus_per_worker < 0:
-        raise CommandError(f"--gpus-per-worker: expected 0 or more, got {args.gpus_per_worker}")
-    if args.device:
-        raise CommandError("--device: not used with --engine ray (each worker uses cuda when --gpus-per-worker > 0)")
-    return {"address": args.address, "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
-
-
-def _add_settings(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
-    """The repeatable ``--set KEY=VALUE`` option of `run`, `eval` and `train`."""
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar=metavar,
-                        help=f"{help}; one per --set, repeat it for more")
-
-
-def _add_chain_settings(parser: argparse.ArgumentParser) -> None:
-    _add_settings(
-        parser,
-        "STEP.FIELD=VALUE",
-        "override one step's config field (VALUE is read as YAML), e.g. lps.checkpoint=/tmp/lps.pt",
-    )
-
-
-def _chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chain:
-    """The chain of the spec file with the ``--set`` overrides: parsed once, built once, on `device`.
-
-    A device that cannot compute (``meta``) or does not parse is refused before the chain is built.
-    """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        target = torch.device(device)
-    except RuntimeError as err:
-        raise CommandError(f"--device: cannot use {device!r}: {err}") from None
-    if target.type == "meta":
-        raise CommandError(f"--device: expected a device that computes (cpu, cuda, mps), got {device!r}, "
-                           "whose tensors hold no values")
-    chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
-    try:
-        return chain.to(target)
-    except (RuntimeError, AssertionError) as err:
-        raise CommandError(f"--device: cannot use {device!r}: {err}") from None
+    add_engine(parser)
+    add_chain_settings(parser)
 
 
 def _default_chain() -> str:
@@ -307,19 +237,19 @@ def _default_chain() -> str:
 
 def _run(args: argparse.Namespace) -> int:
     args.chain = args.chain or _default_chain()
-    ray_options = _ray_options(args)
-    if ray_options:
+    options = ray_options(args)
+    if options:
         from salplug.distributed._ray_run import run_chain_on_files_ray
 
         report = run_chain_on_files_ray(
-            _chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size,
+            chain_on_device(args.chain, "cpu", args.settings), args.inputs, args.output, batch_size=args.batch_size,
             max_batch_pixels=args.max_batch_pixels, max_image_pixels=args.max_image_pixels, overwrite=args.overwrite,
-            save_steps=args.save_steps, progress=not args.no_progress, **ray_options,
+            save_steps=args.save_steps, progress=not args.no_progress, **options,
         )
     else:
         if "://" in args.output:
             raise CommandError(f"-o {args.output}: a filesystem URI needs --engine ray (the local runner writes local paths)")
-        chain = _chain_on_device(args.chain, args.device, args.settings)
+        chain = chain_on_device(args.chain, args.device, args.settings)
         report = run_chain_on_files(
             chain,
             args.inputs,
@@ -339,12 +269,18 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_FAILED_INPUTS if report.failed else EXIT_OK
 
 
+SCHEMAS = {"chain": chain_schema, "grid": grid_schema}
+"""What `salplug schema` describes: chain specs (``--chain``), grid files (``salplug eval --grid``)."""
+
+
 def _add_schema(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", nargs="?", choices=tuple(SCHEMAS), default="chain",
+                        help="chain: chain specs, for the installed components (default); grid: eval's grid files")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of printing it")
 
 
 def _schema(args: argparse.Namespace) -> int:
-    text = json.dumps(chain_schema(), indent=2) + "\n"
+    text = json.dumps(SCHEMAS[args.what](), indent=2) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -355,13 +291,13 @@ def _schema(args: argparse.Namespace) -> int:
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", metavar="NAME", help="a registered trainer; all trainers when left out")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON mapping of the trainer's config fields")
-    _add_settings(parser, "FIELD=VALUE", "set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config")
+    add_settings(parser, "FIELD=VALUE", "set one field (VALUE is read as YAML: 3, 0.1, [a, b]); wins over --config")
     parser.add_argument("--show", action="store_true",
                         help="print the trainer's fields and defaults (with --config or --set: the values a run "
                         "would take, checked), train nothing")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from the state file beside its `out` (same as --set resume=true)")
-    parser.add_argument("--nproc", type=_positive, default=1, metavar="N",
+    parser.add_argument("--nproc", type=positive, default=1, metavar="N",
                         help="data-parallel processes on this machine, launched with torchrun (default 1); "
                         "the global batch stays batch_size; for several machines run torchrun yourself (README)")
 
@@ -471,176 +407,12 @@ def _torchrun(args: argparse.Namespace) -> int:
     return subprocess.run(command, check=False).returncode
 
 
-def _add_eval(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, metavar="DIR", help="DIR/images, DIR/masks, DIR/priors/<name>")
-    parser.add_argument(
-        "--half",
-        choices=HALVES,
-        help="score one fixed half of the images: even or odd index in sorted name order (held-out evaluation "
-        "of methods trained on the other half)",
-    )
-    parser.add_argument(
-        "--maps", nargs="+", default=[], metavar="NAME=FOLDER", help="score folders of maps, one per method"
-    )
-    parser.add_argument(
-        "--priors",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="prior folders of the dataset ('all' for every one): scored as they are, or, with --chain, "
-        "each the chain's starting maps",
-    )
-    parser.add_argument("--chain", metavar="CHAIN",
-                        help="run this chain (a name from salplug list chain, or a spec file) over the images and score it")
-    parser.add_argument("--name", metavar="NAME", help="the chain's name in the results (default: the spec's stem)")
-    parser.add_argument("--score-input", action="store_true", help="with --chain, also score the chain's input maps")
-    parser.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all installed)")
-    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images per batch (default 8)")
-    parser.add_argument("--device", metavar="DEV", help="torch device for the chain (default: cuda if available)")
-    parser.add_argument("--save-maps", metavar="DIR", help="with --chain, write its maps to DIR/<prior or name>/")
-    parser.add_argument("-o", "--out", metavar="DIR", help="write results.json, results.csv and curves.png to DIR")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list every image without a map, not just the count")
-    parser.add_argument(
-        "--compare", nargs=2, metavar=("A", "B"),
-        help="compare two of the scored methods image by image: per metric, the mean of A − B over the images "
-        "both scored and its 95%% bootstrap interval (2000 resamples of the images, seeded)",
-    )
-    _add_engine(parser)
-    _add_chain_settings(parser)
-
-
-def _maps_argument(text: str) -> tuple[str, Path]:
-    name, sep, folder = text.partition("=")
-    if not sep or not name or not folder:
-        raise CommandError(f"--maps: expected NAME=FOLDER, got {text!r}")
-    if not Path(folder).is_dir():
-        raise CommandError(f"--maps {name}: expected a folder of maps at {folder}, got "
-                           f"{'a file' if Path(folder).exists() else 'nothing'}")
-    return name, Path(folder)
-
-
-def _prior_names(dataset: SODDataset, asked: list[str]) -> list[str]:
-    """The --priors names, every one checked before any scoring starts."""
-    present = dataset.prior_names()
-    names = present if asked == ["all"] else asked
-    for name in names:
-        if name not in present:
-            raise CommandError(f"--priors {name}: {dataset.root} has no prior folder {name!r} "
-                               f"(priors there: {', '.join(present) or 'none'}){did_you_mean(name, present)}")
-    return names
-
-
-def _eval(args: argparse.Namespace) -> int:
-    dataset = SODDataset(args.dataset, half=args.half)
-    require_pairs(dataset)
-    metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    priors = _prior_names(dataset, args.priors)
-    if not (args.maps or priors or args.chain):
-        raise CommandError("eval: expected something to score: --maps, --priors and/or --chain")
-    folders = [_maps_argument(text) for text in args.maps]
-    for metric in metrics or []:
-        get_component("metric", metric)
-    ray_options = _ray_options(args)
-    chain = _chain_on_device(args.chain, "cpu" if ray_options else args.device, args.settings) if args.chain else None
-    if args.compare:
-        _check_compare(args.compare, _row_names(args, dataset, folders, priors, chain))
-    progress = not args.no_progress
-    if ray_options:
-        from salplug.distributed._ray_eval import score_chain_ray, score_folder_ray
-
-        folder_options = {k: v for k, v in ray_options.items() if k != "gpus_per_worker"}
-        score_maps = partial(score_folder_ray, **folder_options)
-        score_run = partial(score_chain_ray, **ray_options)
-    else:
-        score_maps = partial(score_folder, progress=progress)
-        score_run = partial(score_chain, progress=progress)
-    results = [score_maps(dataset, folder, name, metrics=metrics) for name, folder in folders]
-    if chain is not None:
-        results += score_run(
-            dataset,
-            chain,
-            args.name or Path(args.chain).stem,
-            priors=priors,
-            score_input=args.score_input,
-            metrics=metrics,
-            batch_size=args.batch_size,
-            save_maps=args.save_maps,
-        )
-    else:
-        results += [score_maps(dataset, dataset.prior_folder(p), p, metrics=metrics) for p in priors]
-    print(format_table(results))
-    comparison = None
-    if args.compare:
-        rows = {r.name: r for r in results}
-        a, b = args.compare
-        comparison = a, b, compare_methods(rows[a], rows[b])
-        print(format_comparison(*comparison))
-    failed = {**dataset.problems, **{k: v for r in results for k, v in r.failed.items()}}
-    for path, reason in dataset.problems.items():
-        print(f"not scored: {path}: {reason}", file=sys.stderr)
-    shown = set(dataset.problems)
-    for r in results:
-        missing = sorted(path for path, reason in r.failed.items() if reason in MISSING)
-        if missing:
-            listing = "" if args.verbose else " (-v lists them)"
-            print(f"{r.name}: {len(missing)} of {len(dataset.keys)} images have no map{listing}", file=sys.stderr)
-        for path, reason in r.failed.items():
-            if path not in shown and (reason not in MISSING or args.verbose):
-                print(f"not scored: {path}: {reason}", file=sys.stderr)
-                shown.add(path)
-        _report_unsaved(r, args.verbose)
-    if args.out:
-        command = shlex.join(["salplug", *args.argv])
-        written = [
-            write_json(results, Path(args.out) / "results.json", command, comparison),
-            write_csv(results, Path(args.out) / "results.csv"),
-            plot_curves(results, Path(args.out) / "curves.png"),
-        ]
-        print("wrote " + ", ".join(str(p) for p in written))
-    return EXIT_FAILED_INPUTS if failed or any(r.unsaved for r in results) else EXIT_OK
-
-
-def _row_names(args: argparse.Namespace, dataset: SODDataset, folders: list[tuple[str, Path]], priors: list[str],
-               chain: Chain | None) -> list[str]:
-    """Names of the rows `_eval` will report, known before any scoring."""
-    names = [name for name, _ in folders]
-    if chain is None:
-        return names + priors
-    for prior in priors or [None]:
-        run = ChainPass.of(dataset, chain, args.name or Path(args.chain).stem, prior, None)
-        names += ([run.input_name] if args.score_input else []) + [run.output_name]
-    return names
-
-
-def _check_compare(pair: list[str], names: list[str]) -> None:
-    """Both --compare names among the rows, checked before any scoring, so a typo costs no run."""
-    for name in pair:
-        if name not in names:
-            raise CommandError(f"--compare {name}: expected one of the methods scored here "
-                               f"({', '.join(names)}), got {name!r}{did_you_mean(name, names)}")
-    if pair[0] == pair[1]:
-        raise CommandError(f"--compare: expected two different methods, got {pair[0]!r} twice")
-
-
-def _report_unsaved(result: MethodScores, verbose: bool) -> None:
-    """Maps scored but not written: one counted line with the first reason, or every one with -v."""
-    if not result.unsaved:
-        return
-    first, reason = next(iter(result.unsaved.items()))
-    listing = " (-v lists them)" if len(result.unsaved) > 1 and not verbose else ""
-    print(f"{result.name}: {len(result.unsaved)} of {result.count} maps not saved in {Path(first).parent}: "
-          f"{reason}{listing}", file=sys.stderr)
-    for path, why in result.unsaved.items() if verbose else ():
-        print(f"not saved: {path}: {why}", file=sys.stderr)
-
-
 def _add_diagnose(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refiner", required=True, help="a registered refiner's name")
     parser.add_argument("--dataset", required=True, type=Path, help="dataset folder: images/, masks/, priors/NAME")
     parser.add_argument("--prior", required=True, help="the prior folder's name under priors/")
-    _add_settings(parser, "FIELD=VALUE", "one of the refiner's config fields (VALUE is read as YAML)")
-    parser.add_argument("--worst", type=_positive, default=10, help="images listed, worst change first (default 10)")
+    add_settings(parser, "FIELD=VALUE", "one of the refiner's config fields (VALUE is read as YAML)")
+    parser.add_argument("--worst", type=positive, default=10, help="images listed, worst change first (default 10)")
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -654,8 +426,9 @@ COMMANDS: dict[str, Command] = {
     "list": Command("list components by kind, optionally filtered by a glob", _add_list, _list),
     "show": Command("show one component's options: type, default and description of each", _add_show, _show),
     "run": Command("run a chain spec over image files and folders, writing PNG maps", _add_run, _run),
-    "schema": Command("print the JSON Schema of chain specs for the installed components", _add_schema, _schema),
-    "eval": Command("score maps or a chain on a dataset with the SOD metrics", _add_eval, _eval),
+    "schema": Command("print the JSON Schema of chain specs (or of eval's grid files)", _add_schema, _schema),
+    "eval": Command("score maps, priors or chains on datasets with the SOD metrics: a datasets × methods grid",
+                    add_eval, run_eval),
     "train": Command("run a registered trainer, writing a checkpoint", _add_train, _train),
     "diagnose": Command("per image, where a refiner's S-measure change on a dataset comes from", _add_diagnose, _diagnose),
 }

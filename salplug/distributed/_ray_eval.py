@@ -52,9 +52,9 @@ def _key_rows(keys: Sequence[str]):
 class _FolderScorer:
     """A Ray task body: read (map, mask) pairs of a batch of keys and score them."""
 
-    def __init__(self, dataset: SODDataset, folder: Path, name: str, metrics: Sequence[str] | None):
-        self.dataset, self.folder, self.name, self.metrics = dataset, folder, name, metrics
-        self.maps = index_folder(folder)[0]
+    def __init__(self, dataset: SODDataset, folder: Path, maps: dict[str, Path], name: str,
+                 metrics: Sequence[str] | None):
+        self.dataset, self.folder, self.maps, self.name, self.metrics = dataset, folder, maps, name, metrics
         self.warned: set[Path] = set()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
@@ -77,6 +77,7 @@ def score_folder_ray(
     folder: str | Path,
     name: str,
     *,
+    maps: dict[str, Path] | None = None,
     metrics: Sequence[str] | None = None,
     batch_size: int = 16,
     address: str | None = None,
@@ -85,15 +86,16 @@ def score_folder_ray(
     """`salplug.metrics._evaluation.score_folder` on Ray: the same scores, curves and failures."""
     require_pairs(dataset)
     folder = Path(folder)
-    clashes = index_folder(folder)[1]
+    maps, clashes = index_folder(folder) if maps is None else (maps, {})
     connect(address)
     quiet_data_context()
     rows = _key_rows(dataset.keys).map_batches(
-        _FolderScorer, fn_constructor_kwargs={"dataset": dataset, "folder": folder, "name": name, "metrics": metrics},
+        _FolderScorer, fn_constructor_kwargs={"dataset": dataset, "folder": folder, "maps": maps, "name": name,
+                                              "metrics": metrics},
         batch_size=batch_size, concurrency=workers, batch_format="numpy",
     )
     (scorer,) = _merged(rows.iter_rows(), [name], metrics, clashes)
-    return scorer.finish()
+    return scorer.finish(maps)
 
 
 class _ChainScorer:
@@ -185,5 +187,7 @@ def score_chain_ray(
             batch_size=batch_size, concurrency=workers, num_gpus=gpus_per_worker or None, batch_format="numpy",
         )
         before, after = _merged(rows.iter_rows(), [run.input_name, run.output_name], metrics, {})
-        results += [s.finish() for s in ([before] if score_input else []) + [after]]
+        inputs, saved = run.map_files(dataset.keys)
+        saved = {key: path.resolve() for key, path in saved.items()}
+        results += [s.finish(saved if s is after else inputs) for s in ([before] if score_input else []) + [after]]
     return results

@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -46,7 +47,8 @@ class MethodScores:
 
     `unsaved` names maps that were scored but could not be written (``--save-maps``): a
     write is no part of the score. `per_image` holds each metric's per-image scores by
-    image key, for paired comparisons.
+    image key, for paired comparisons; `maps` the file of each scored image's map where
+    one is on disk, so a report can show it.
     """
 
     name: str
@@ -56,6 +58,7 @@ class MethodScores:
     failed: dict[str, str] = field(default_factory=dict)
     unsaved: dict[str, str] = field(default_factory=dict)
     per_image: dict[str, dict[str, float]] = field(default_factory=dict)
+    maps: dict[str, str] = field(default_factory=dict)
 
 
 def read_uint8(path: str | Path) -> np.ndarray:
@@ -122,7 +125,8 @@ class Scorer:
         self.result.unsaved.update(other.result.unsaved)
         self.rows += other.rows
 
-    def finish(self) -> MethodScores:
+    def finish(self, maps: Mapping[str, Path] | None = None) -> MethodScores:
+        """The result; `maps` (image key → file of its map) names the scored images' maps, unsaved ones left out."""
         scores: dict[str, float] = {}
         for metric in self.metrics:
             scores.update(metric.compute())
@@ -134,6 +138,8 @@ class Scorer:
             for metric, value in row.items():
                 per_image.setdefault(metric, {})[key] = value
         self.result.per_image = per_image
+        self.result.maps = {key: str(maps[key]) for key, _ in self.rows
+                            if key in maps and str(maps[key]) not in self.result.unsaved} if maps else {}
         return self.result
 
 
@@ -181,29 +187,35 @@ def require_pairs(dataset: SODDataset) -> None:
     """Refuse a dataset without one image to score: its scores would be NaN, which reads like a result."""
     if dataset.keys:
         return
-    paired = len(dataset.images.keys() & dataset.masks.keys())
+    paired = len(dataset.paired)
     if paired:
-        got = f"{_counted(paired, 'pair')}, none in the {dataset.half} half"
+        got = f"{_counted(paired, 'pair')}, none in the subset"
     else:
         got = f"{_counted(len(dataset.images), 'image')} and {_counted(len(dataset.masks), 'mask')}"
         got += ", none sharing a name" if dataset.images and dataset.masks else ""
     raise DatasetError(f"dataset {dataset.root}: expected images with masks of the same name in "
-                       f"{dataset.root / 'images'} and {dataset.root / 'masks'}, got {got}")
+                       f"{dataset.image_folder} and {dataset.mask_folder}, got {got}")
+
+
+def fit_to_mask(prediction: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A map of another size than its mask, resized to it (bilinear) as PySODEvalToolkit does before scoring."""
+    if prediction.shape == mask.shape:
+        return prediction
+    return cv2.resize(prediction, dsize=mask.shape[::-1], interpolation=cv2.INTER_LINEAR).astype(np.uint8)
 
 
 def load_map_pair(dataset: SODDataset, key: str, maps: dict[str, Path], folder: Path,
                   warned: set[Path] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(map, mask)`` of one dataset image as uint8; a missing or unreadable map is an `ImageReadError`.
 
-    `warned`: folders of 0/1 masks already warned about (see `read_mask_uint8`).
+    A map of another size is resized to its mask (`fit_to_mask`); the grid's pairing report
+    counts those. `warned`: folders of 0/1 masks already warned about (see `read_mask_uint8`).
     """
     path = maps.get(key)
     if path is None:
         raise ImageReadError(folder / key, MISSING_MAP)
     mask = read_mask_uint8(dataset.masks[key], warned)
-    prediction = read_uint8(path)
-    _sized(mask, prediction, path)
-    return prediction, mask
+    return fit_to_mask(read_uint8(path), mask), mask
 
 
 def score_folder(
@@ -211,16 +223,21 @@ def score_folder(
     folder: str | Path,
     name: str,
     *,
+    maps: dict[str, Path] | None = None,
     metrics: Sequence[str] | None = None,
     batch_size: int = 16,
     progress: bool = False,
 ) -> MethodScores:
-    """Score the maps in `folder` (one per dataset image, paired by stem)."""
+    """Score the maps in `folder` (one per dataset image, paired by stem).
+
+    `maps` (image key → file) pairs them otherwise, e.g. file names with a prefix or suffix.
+    """
     require_pairs(dataset)
     folder = Path(folder)
-    maps, clashes = index_folder(folder)
     scorer = Scorer(name, metrics)
-    scorer.result.failed.update(clashes)
+    if maps is None:
+        maps, clashes = index_folder(folder)
+        scorer.result.failed.update(clashes)
     warned: set[Path] = set()
 
     def pairs() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
@@ -233,7 +250,7 @@ def score_folder(
     for batch in size_batches(pairs(), lambda pair: pair[2].shape, batch_size):
         keys, predictions, masks = zip(*batch)
         scorer.add(stack_uint8(list(predictions)), stack_uint8(list(masks)), keys)
-    return scorer.finish()
+    return scorer.finish(maps)
 
 
 def load_entry(dataset: SODDataset, key: str, prior_maps: dict[str, Path] | None, prior_folder: Path | None,
@@ -320,6 +337,11 @@ class ChainPass:
             save_folder=Path(save_maps) / (prior_name or name) if save_maps is not None else None,
         )
 
+    def map_files(self, keys: Sequence[str]) -> tuple[dict[str, Path], dict[str, Path]]:
+        """Files of the input's and the output's maps by image key: the prior folder's, and those saved."""
+        saved = {key: self.save_folder / f"{key}.png" for key in keys} if self.save_folder is not None else {}
+        return self.prior_maps or {}, saved
+
 
 def score_chain(
     dataset: SODDataset,
@@ -364,7 +386,8 @@ def score_chain(
 
         for batch in size_batches(loaded(), lambda entry: entry[1].shape, batch_size):
             isolated(batch, refine, failure)
+        inputs, saved = run.map_files(dataset.keys)
         for scorer in ([before] if score_input else []) + [after]:
             scorer.result.failed.update(failed)
-            results.append(scorer.finish())
+            results.append(scorer.finish(saved if scorer is after else inputs))
     return results

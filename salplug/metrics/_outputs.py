@@ -15,7 +15,7 @@ import importlib.metadata
 import json
 import math
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,13 +61,17 @@ class Pairing:
     """How a method's maps matched a dataset's masks.
 
     `missing`: masks without a usable map (not scored); `extra`: maps without a mask
-    (ignored); `resized`: maps scored after resizing to their mask.
+    (ignored); `resized`: maps scored after resizing to their mask. The ``*_names`` fields
+    name them (image keys; files for `extra`) where known, for the report that lists each.
     """
 
     matched: int
     missing: int = 0
     extra: int = 0
     resized: int = 0
+    missing_names: tuple[str, ...] = ()
+    extra_names: tuple[str, ...] = ()
+    resized_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,6 +80,8 @@ class GridResult:
 
     `scores`: metric name → dataset score; `curves`: curve name → 256 values (index i is
     threshold 255 − i); `per_image`: image key → metric name → that image's score.
+    `images`, `masks` and `maps`: image key → the file of its photo, mask and the method's
+    map, where known, for the report page to show them.
     """
 
     dataset: str
@@ -84,6 +90,9 @@ class GridResult:
     curves: dict[str, list[float]] = field(default_factory=dict)
     per_image: dict[str, dict[str, float]] = field(default_factory=dict)
     pairing: Pairing | None = None
+    images: dict[str, str] = field(default_factory=dict)
+    masks: dict[str, str] = field(default_factory=dict)
+    maps: dict[str, str] = field(default_factory=dict)
 
     @property
     def partial(self) -> bool:
@@ -91,11 +100,15 @@ class GridResult:
         return self.pairing is not None and self.pairing.missing > 0
 
     @classmethod
-    def from_scores(cls, dataset: str, scores: MethodScores, pairing: Pairing | None = None) -> GridResult:
+    def from_scores(cls, dataset: str, scores: MethodScores, pairing: Pairing | None = None, *,
+                    images: Mapping[str, str | Path] | None = None,
+                    masks: Mapping[str, str | Path] | None = None) -> GridResult:
         """The cell of `scores` (one method on `dataset`).
 
         Without `pairing`, images the method could not score (distinct stems in
         ``scores.failed``) count as missing, so a row with failures is marked partial.
+        `images` and `masks` (image key → file, as `SODDataset` holds them) and the map
+        files in ``scores.maps`` let the report page show each image.
         """
         if pairing is None:
             pairing = Pairing(matched=scores.count, missing=len({Path(p).stem for p in scores.failed}))
@@ -104,7 +117,11 @@ class GridResult:
             for key, value in values.items():
                 per_image.setdefault(key, {})[metric] = value
         return cls(dataset, scores.name, dict(scores.scores), {k: list(v) for k, v in scores.curves.items()},
-                   per_image, pairing)
+                   per_image, pairing, _strings(images), _strings(masks), dict(scores.maps))
+
+
+def _strings(files: Mapping[str, str | Path] | None) -> dict[str, str]:
+    return {key: str(path) for key, path in (files or {}).items()}
 
 
 def ordered(names) -> list[str]:
@@ -342,11 +359,13 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def write_results_json(grid: Sequence[GridResult], path: str | Path, command: str | None = None) -> Path:
+def write_results_json(grid: Sequence[GridResult], path: str | Path, command: str | None = None,
+                       comparisons: Sequence[dict] = ()) -> Path:
     """Every metric and curve of every (dataset, method) at full precision, its pairing and partial flag.
 
-    With the command line and package versions, so the file says how it was made.
-    Per-image scores are left to `write_per_image_csv`; NaN is written as null.
+    With the command line and package versions, so the file says how it was made, and any
+    paired `comparisons` (``salplug eval --compare``). Per-image scores are left to
+    `write_per_image_csv`; NaN is written as null.
     """
     datasets, methods, _ = _axes(grid)
     payload = {
@@ -361,6 +380,7 @@ def write_results_json(grid: Sequence[GridResult], path: str | Path, command: st
              "curves": {k: [_finite(v) for v in values] for k, values in r.curves.items()}}
             for r in grid
         ],
+        **({"comparisons": list(comparisons)} if comparisons else {}),
     }
     path = _parent_made(path)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
@@ -376,19 +396,27 @@ def read_results_json(path: str | Path) -> list[GridResult]:
 
     return [GridResult(r["dataset"], r["method"], {k: number(v) for k, v in r["scores"].items()},
                        {k: [number(v) for v in values] for k, values in r["curves"].items()}, {},
-                       Pairing(**r["pairing"]) if r["pairing"] is not None else None)
+                       _pairing(r["pairing"]) if r["pairing"] is not None else None)
             for r in payload["results"]]
+
+
+def _pairing(fields: dict) -> Pairing:
+    """A `Pairing` from JSON, whose lists of names come back as tuples."""
+    return Pairing(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 def write_outputs(grid: Sequence[GridResult], folder: str | Path, *, columns: str | Sequence[str] = "paper",
                   decimals: int = 3, leading_zero: bool = True, command: str | None = None,
-                  highlight: str | None = None) -> dict[str, Path]:
+                  highlight: str | None = None, comparisons: Sequence[dict] = ()) -> dict[str, Path]:
     """Write every output of a grid evaluation into `folder`; returns the files by name.
 
-    ``table.md``, ``table.tex``, ``results.csv``, ``per-image.csv``, ``results.json``, and
-    ``curves.png`` / ``curves.pdf`` where the results hold curves. `columns` is a preset
-    name (`metric_columns`) or metric names; `leading_zero` applies to LaTeX only.
+    ``table.md``, ``table.tex``, ``results.csv``, ``per-image.csv``, ``results.json``,
+    ``curves.png`` / ``curves.pdf`` where the results hold curves, and ``report.html`` (with
+    its thumbnails in ``report/``). `columns` is a preset name (`metric_columns`) or metric
+    names; `leading_zero` applies to LaTeX only.
     """
+    from salplug.metrics._report_page import write_report_page  # imported here: that module builds on this one
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     columns = _resolve(columns, grid)
@@ -397,6 +425,8 @@ def write_outputs(grid: Sequence[GridResult], folder: str | Path, *, columns: st
     written = {"table.md": folder / "table.md", "table.tex": folder / "table.tex",
                "results.csv": write_results_csv(grid, folder / "results.csv", columns, decimals),
                "per-image.csv": write_per_image_csv(grid, folder / "per-image.csv"),
-               "results.json": write_results_json(grid, folder / "results.json", command)}
+               "results.json": write_results_json(grid, folder / "results.json", command, comparisons)}
     written.update({p.name: p for p in plot_grid_curves(grid, folder / "curves", highlight=highlight)})
+    written["report.html"] = write_report_page(grid, folder, columns=columns, decimals=decimals, command=command,
+                                               files=list(written))
     return written

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from salplug.metrics._evaluation import MethodScores
+from salplug.metrics._outputs import LABELS
 
 RESAMPLES = 2000
 DRAWS_PER_CHUNK = 1 << 22
@@ -85,3 +86,14 @@ def _is_per_image_mean(result: MethodScores, metric: str) -> bool:
         return False
     mean, score = float(np.mean(values)), result.scores[metric]
     return (math.isnan(mean) and math.isnan(score)) or math.isclose(mean, score, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def format_comparison(a: str, b: str, differences: dict[str, PairedDifference]) -> str:
+    """One line per metric: the mean of A − B over the images both scored, and its bootstrap interval."""
+    if not differences:
+        return f"{a} − {b}: no metric here has per-image scores to compare"
+    return "\n".join(
+        f"{a} − {b}  {LABELS.get(metric, metric)}: {d.mean:+.4f}, "
+        f"{d.level:.0%} interval [{d.low:+.4f}, {d.high:+.4f}] over {d.count} images"
+        for metric, d in differences.items()
+    )
