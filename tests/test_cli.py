@@ -147,6 +147,35 @@ def test_usage_errors_exit_2(argv, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["run", "--chian", "x.yaml", "in", "-o", "o"], "salplug run: error: unknown flag --chian; did you mean '--chain'?"),
+        (["run", "in", "-o", "o", "--batch-szie=2"], "salplug run: error: unknown flag --batch-szie; did you mean '--batch-size'?"),
+        (["list", "--jsno"], "salplug list: error: unknown flag --jsno; did you mean '--json'?"),
+        (["--verison"], "salplug: error: unknown flag --verison; did you mean '--version'?"),
+        (["baseline", "out-of-fold", "--data", "d", "-o", "o", "--overwirte"],
+         "salplug baseline out-of-fold: error: unknown flag --overwirte; did you mean '--overwrite'?"),
+        (["run", "in", "-o", "o", "--frobnicate"], "salplug run: error: unknown flag --frobnicate"),
+    ],
+    ids=["run", "run-with-value", "list", "salplug", "plugin-tool", "nothing-close"],
+)
+def test_an_unknown_flag_exits_2_naming_the_closest_flag_of_its_command(argv, line, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == line
+
+
+def test_a_unique_prefix_of_a_flag_still_stands_for_it(capsys):
+    assert main(["list", "prior", "--js"]) == 0
+    assert {row["kind"] for row in json.loads(capsys.readouterr().out)} == {"prior"}
+
+
+def test_arguments_after_a_double_dash_are_not_flags(capsys):
+    assert main(["run", "in", "-o", "o", "--", "-x"]) == 2
+    err = capsys.readouterr().err
+    assert "-x" in err and "unknown flag" not in err
+
+
 def test_unusable_device_exits_2(tmp_path, images, capsys):
     argv = ["run", "--chain", str(_spec(tmp_path)), str(images), "-o", str(tmp_path / "o"), "--device", "nowhere"]
     assert main(argv) == 2
