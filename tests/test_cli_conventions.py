@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +98,14 @@ def test_metric_names_are_case_insensitive_and_a_typo_names_the_close_one(capsys
     assert [c.strip() for c in metrics_row.split("|")[1:-1]] == ["", "Sm↑", "MAE↓"]
     assert main(["eval", "--dataset", str(TESTS_DATA), "--priors", "good", "--metrics", "smeasur", "--no-progress"]) == 2
     assert "Did you mean 'smeasure'" in capsys.readouterr().err
+
+
+def test_a_trainer_left_with_no_samples_says_why_in_one_line(tmp_path, capsys):
+    """Four photos and the default 300 held out leave nothing to train on: exit 2 and a one-line reason."""
+    data = tmp_path / "data"
+    shutil.copytree(Path(__file__).parent / "data" / "images", data / "images")
+    shutil.copytree(Path(__file__).parent / "data" / "masks", data / "masks")
+    assert main(["train", "lps", "--set", f"data={data}", "--set", f"out={tmp_path / 'lps.pt'}"]) == 2
+    err = capsys.readouterr().err
+    assert "lps: expected training samples, got none" in err and "hold_out" in err
+    assert "Traceback" not in err

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from salplug.components._base import Component, ComponentConfig
 from salplug.components._weights import read_payload, write_payload
+from salplug.data._datasets import DatasetError
 from salplug.data._io import temporaries_of
 from salplug.errors import CheckpointError
 from salplug.train import _parallel as data_parallel
@@ -348,7 +349,8 @@ def _leave_out_unusable(dataset: Dataset, trainer: str, progress: Progress, lead
     if unusable:
         progress.figures["left_out"] = sorted(unusable)
     if len(dataset) == 0:
-        raise ValueError(f"{trainer}: expected training samples, got none usable")
+        raise DatasetError(f"{trainer}: expected training samples, got none: every image was held out "
+                           f"(hold_out) or left out above; give more images or hold fewer out")
 
 
 def fit(
