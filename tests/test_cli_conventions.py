@@ -107,5 +107,5 @@ def test_a_trainer_left_with_no_samples_says_why_in_one_line(tmp_path, capsys):
     shutil.copytree(Path(__file__).parent / "data" / "masks", data / "masks")
     assert main(["train", "lps", "--set", f"data={data}", "--set", f"out={tmp_path / 'lps.pt'}"]) == 2
     err = capsys.readouterr().err
-    assert "lps: expected training samples, got none" in err and "hold_out" in err
+    assert "lps: expected training samples, got none" in err and "held out for validation" in err
     assert "Traceback" not in err

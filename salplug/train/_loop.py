@@ -350,7 +350,7 @@ def _leave_out_unusable(dataset: Dataset, trainer: str, progress: Progress, lead
         progress.figures["left_out"] = sorted(unusable)
     if len(dataset) == 0:
         raise DatasetError(f"{trainer}: expected training samples, got none: every image was held out "
-                           f"(hold_out) or left out above; give more images or hold fewer out")
+                           f"for validation or left out above; give more images or hold fewer out")
 
 
 def fit(
