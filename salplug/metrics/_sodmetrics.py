@@ -7,6 +7,11 @@ Where the reference branches on a computed value (``pred >= 2·mean``; ssim's
 ``alpha == 0 and beta == 0``) a last-bit difference flips the branch, so those means are
 summed in numpy's order (`pairwise_sum`) or the branch is decided exactly.
 
+A batch that `prepare_uint8` made holds at most 256 values per image, so MAE, the F- and
+E-measures, IoU, Dice and the S-measure come from one pixel count per (mask, quadrant,
+8-bit level) of each image; other maps are scored from their pixels. The metrics called in
+turn on the same batch share that work (`_shared`).
+
 The weighted F-measure's distance work runs on the CPU, an image per worker thread;
 everything else runs on the inputs' device.
 """
@@ -602,6 +607,16 @@ def _squared_distance(background: np.ndarray, s: _Scratch) -> np.ndarray:
     return np.minimum(squared, _FAR - 1, out=squared)
 
 
+def _window(pred: np.ndarray, box: tuple[slice, slice], s: _Scratch) -> tuple[slice, slice]:
+    """The smallest window holding `box` and every pixel where pred is not 0."""
+    nonzero = np.not_equal(pred, 0, out=s.take("nonzero", np.bool_, *pred.shape))
+    x, y, w, h = cv2.boundingRect(nonzero.view(np.uint8))
+    if w == 0:
+        return box
+    rows, cols = box
+    return slice(min(rows.start, y), max(rows.stop, y + h)), slice(min(cols.start, x), max(cols.stop, x + w))
+
+
 def _weighted_sums(pred: np.ndarray, fg: np.ndarray, box: tuple[slice, slice], s: _Scratch) -> tuple[float, float]:
     """One image's weighted errors: Σ min(E, EA) over the foreground, and
     Σ E·(2 - exp(ln(0.5)/5 · D)) over the background (E = |pred - fg|, which is pred on the
@@ -610,8 +625,12 @@ def _weighted_sums(pred: np.ndarray, fg: np.ndarray, box: tuple[slice, slice], s
     EA is the 7×7 Gaussian (zero border) of the error carried over from each pixel's
     nearest foreground pixel. It is only read on the foreground, so it is made on `box`
     (the foreground's bounding box plus 3 pixels), and only the background pixels that a
-    foreground pixel's window reaches need their nearest foreground pixel.
+    foreground pixel's window reaches need their nearest foreground pixel. Background
+    pixels where pred is 0 weigh nothing, so all of it is made on `_window`.
     """
+    window = _window(pred, box, s)
+    pred, fg = pred[window], fg[window]
+    box = tuple(slice(inner.start - outer.start, inner.stop - outer.start) for inner, outer in zip(box, window))
     h, w = fg.shape
     squared = _squared_distance(np.logical_not(fg, out=s.take("background", np.bool_, h, w)), s)
     importance = np.take(_importance(), squared, out=s.take("importance", np.float64, h, w))
