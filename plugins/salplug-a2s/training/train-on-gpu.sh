@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED=1
 started=$(date +%s)
 budget=${BUDGET_S:-3600}
 here=plugins/salplug-a2s/training
-data=../shared/data/duts-tr
+data=${SALPLUG_DATA:?set SALPLUG_DATA to the folder that holds duts-tr/}/duts-tr
 out=${A2S_OUT:-runs/a2s/duts}
 mkdir -p "$out"
 minutes() { awk "BEGIN { print $1 / 60 }"; }

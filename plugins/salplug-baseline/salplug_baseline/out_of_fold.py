@@ -1,6 +1,6 @@
 """Out-of-fold maps: a map for every image of a dataset, each from a fold model that never trained on it.
 
-    salplug baseline out-of-fold --data ../shared/data/duts-tr -o runs/baseline/duts-tr-oof
+    salplug baseline out-of-fold --data "$SALPLUG_DATA/duts-tr" -o runs/baseline/duts-tr-oof
 
 Fold model k (checkpoint ``fold<k>``, or a path given with ``--checkpoints``) trained on
 every fold but k; its card records the rule, and this command maps exactly fold k's

@@ -1,6 +1,6 @@
 """The trainer's held-out images as a dataset folder of links, for ``salplug eval`` (duts-side validation).
 
-    salplug lps validation --data ../shared/data/duts-tr --hold-out 300 \
+    salplug lps validation --data "$SALPLUG_DATA/duts-tr" --hold-out 300 \
         --priors oof=runs/baseline/duts-tr-oof -o runs/lps/duts-val
 
 The stems are `salplug.data.hold_out`'s, the ones `salplug train lps` never trains on with

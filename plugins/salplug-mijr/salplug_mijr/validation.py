@@ -1,6 +1,6 @@
 """The images a pool left out, as a dataset folder of links, for duts-side choices (never sod-dev).
 
-    salplug mijr validation --data ../shared/data/duts-tr --maps runs/baseline/duts-tr-oof \
+    salplug mijr validation --data "$SALPLUG_DATA/duts-tr" --maps runs/baseline/duts-tr-oof \
         --pool-fold 0 --priors oof=runs/baseline/duts-tr-oof -o runs/mijr/duts-val-fold0
 
 With the trainer's `pool_size`, `pool_fold` and `maps`, the stems are those of the same
