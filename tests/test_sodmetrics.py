@@ -246,6 +246,19 @@ def test_weighted_fmeasure_on_tie_heavy_masks():
         check_against_reference([p], [m], f"tie-heavy {m.shape}")
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (37, 53)])
+def test_level_histograms_count_every_pixel_once(shape):
+    """The CPU counts with OpenCV; other devices, and images of 2^24 pixels or more, with torch."""
+    h, w = shape
+    levels, gt = stack([noise(h, w) for _ in range(3)]), stack([blob(h, w) for _ in range(3)]) > 128
+    cy, cx = torch.tensor([0, h // 2, h]), torch.tensor([w, w // 3, 1])
+    expected = torch.zeros(3, 2, 4, 256, dtype=torch.float64)
+    for b, y, x in np.ndindex(3, h, w):
+        expected[b, int(gt[b, 0, y, x]), 2 * int(y >= cy[b]) + int(x >= cx[b]), int(levels[b, 0, y, x])] += 1
+    assert torch.equal(sodmetrics._opencv_level_histogram(levels, gt, cy, cx), expected)
+    assert torch.equal(sodmetrics._torch_level_histogram(levels, gt, cy, cx), expected)
+
+
 def test_batches_changed_in_place_are_scored_as_they_are_now():
     """A prepared batch remembers its 8-bit levels, and the metrics of one batch share what
     they compute from it; neither outlives an in-place change of the maps or the masks."""

@@ -344,13 +344,25 @@ def _cells(pred: Tensor, gt: Tensor, cy: Tensor, cx: Tensor) -> tuple[Tensor, Te
 def _level_histogram(levels: Tensor, gt: Tensor, cy: Tensor, cx: Tensor) -> Tensor:
     """Pixels per (mask, quadrant, 8-bit level) of each image, float64 ``B×2×4×256``; the
     quadrants are left-top, right-top, left-bottom, right-bottom of the split at (cy, cx)."""
+    if levels.device.type == "cpu" and levels[0].numel() < 2**24:  # OpenCV counts in float32: exact below 2^24
+        return _opencv_level_histogram(levels, gt, cy, cx)
+    return _torch_level_histogram(levels, gt, cy, cx)
+
+
+def _torch_level_histogram(levels: Tensor, gt: Tensor, cy: Tensor, cx: Tensor) -> Tensor:
+    """`_level_histogram` on any device, one bincount of a key per pixel."""
     batch, _, h, w = levels.shape
-    if levels.device.type != "cpu" or h * w >= 2**24:  # OpenCV counts in float32: exact below 2^24
-        device = levels.device
-        bottom = torch.arange(h, device=device).view(1, 1, h, 1) >= cy.view(-1, 1, 1, 1)
-        right = torch.arange(w, device=device).view(1, 1, 1, w) >= cx.view(-1, 1, 1, 1)
-        key = levels.long() + LEVELS * (gt * 4 + bottom * 2 + right + 8 * torch.arange(batch, device=device).view(-1, 1, 1, 1))
-        return torch.bincount(key.view(-1), minlength=8 * LEVELS * batch).view(batch, 2, 4, LEVELS).double()
+    device = levels.device
+    bottom = torch.arange(h, device=device).view(1, 1, h, 1) >= cy.to(device).view(-1, 1, 1, 1)
+    right = torch.arange(w, device=device).view(1, 1, 1, w) >= cx.to(device).view(-1, 1, 1, 1)
+    cell = gt * 4 + bottom * 2 + right + 8 * torch.arange(batch, device=device).view(-1, 1, 1, 1)
+    key = levels.long() + LEVELS * cell
+    return torch.bincount(key.view(-1), minlength=8 * LEVELS * batch).view(batch, 2, 4, LEVELS).double()
+
+
+def _opencv_level_histogram(levels: Tensor, gt: Tensor, cy: Tensor, cx: Tensor) -> Tensor:
+    """`_level_histogram` on the CPU, a 2-D histogram of (level, mask) per quadrant."""
+    batch, _, h, w = levels.shape
     hist = np.zeros((batch, 4, LEVELS, 2), np.float32)
     source, mask = levels[:, 0].numpy(), gt[:, 0].numpy().view(np.uint8)
     for b, (top, left) in enumerate(zip(cy.tolist(), cx.tolist())):
