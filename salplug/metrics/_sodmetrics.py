@@ -217,11 +217,6 @@ def _replayed_pairwise_sum(x: Tensor) -> Tensor:
     return values[-1]
 
 
-def _count(mask: Tensor) -> Tensor:
-    """True pixels per image (int32 sums of bool are several times faster than int64 ones)."""
-    return mask.flatten(1).sum(dim=1, dtype=torch.int32)
-
-
 def _error(pred: Tensor, gt: Tensor) -> Tensor:
     """``|pred - gt|`` in one new tensor, worked in place: on small VMs each extra fresh
     buffer costs more in page faults than the arithmetic."""
@@ -307,13 +302,17 @@ def overlap_adaptive(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
     return iou, dice
 
 
-def _centroid(gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _profiles(gt: Tensor) -> tuple[Tensor, Tensor]:
+    """Foreground pixels per row (``B×H``) and per column (``B×W``), int32."""
+    return gt[:, 0].sum(dim=2, dtype=torch.int32), gt[:, 0].sum(dim=1, dtype=torch.int32)
+
+
+def _centroid(per_row: Tensor, per_col: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Foreground count and the reference's split point: the centroid rounded half to even, plus one."""
-    per_row = gt[:, 0].sum(dim=2, dtype=torch.int32).double()
-    per_col = gt[:, 0].sum(dim=1, dtype=torch.int32).double()
+    per_row, per_col = per_row.double(), per_col.double()
     fg = per_row.sum(dim=1)
-    rows = torch.arange(per_row.shape[1], device=gt.device, dtype=torch.float64)
-    cols = torch.arange(per_col.shape[1], device=gt.device, dtype=torch.float64)
+    rows = torch.arange(per_row.shape[1], device=per_row.device, dtype=torch.float64)
+    cols = torch.arange(per_col.shape[1], device=per_col.device, dtype=torch.float64)
     cy = (per_row * rows).sum(dim=1) / fg.clamp(min=1)
     cx = (per_col * cols).sum(dim=1) / fg.clamp(min=1)
     return fg, cy.round().long() + 1, cx.round().long() + 1
@@ -425,8 +424,12 @@ class _Batch:
         return self._refs[1]()
 
     @functools.cached_property
+    def profiles(self) -> tuple[Tensor, Tensor]:
+        return _profiles(self.gt)
+
+    @functools.cached_property
     def centroid(self) -> tuple[Tensor, Tensor, Tensor]:
-        return _centroid(self.gt)
+        return _centroid(*self.profiles)
 
     @functools.cached_property
     def histogram(self) -> Tensor:
@@ -664,13 +667,14 @@ def _weighted_sums(pred: np.ndarray, fg: np.ndarray, box: tuple[slice, slice], s
     return on_fg, on_bg
 
 
-def _boxes(gt: Tensor) -> list[tuple[slice, slice]]:
-    """Each image's foreground bounding box plus 3 pixels (the reach of a 7×7 window)."""
-    h, w = gt.shape[2:]
+def _boxes(per_row: Tensor, per_col: Tensor) -> list[tuple[slice, slice]]:
+    """Each image's foreground bounding box plus 3 pixels (the reach of a 7×7 window), from
+    its foreground pixels per row and per column."""
     spans = []
-    for filled, size in ((gt[:, 0].any(dim=2), h), (gt[:, 0].any(dim=1), w)):
-        first = filled.to(torch.uint8).argmax(dim=1)
-        last = size - 1 - filled.flip(1).to(torch.uint8).argmax(dim=1)
+    for profile in (per_row, per_col):
+        size, filled = profile.shape[1], (profile > 0).to(torch.uint8)
+        first = filled.argmax(dim=1)
+        last = size - 1 - filled.flip(1).argmax(dim=1)
         spans.append(zip((first - 3).clamp(min=0).tolist(), (last + 4).clamp(max=size).tolist()))
     return [(slice(*r), slice(*c)) for r, c in zip(*spans)]
 
@@ -700,8 +704,9 @@ def weighted_fmeasure(pred: Tensor, gt: Tensor, beta: float = 1.0) -> Tensor:
     """
     batch = pred.shape[0]
     values, mask = pred[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy()
-    boxes = _boxes(gt.cpu())
-    fg = _count(gt).double()
+    per_row, per_col = _shared(pred, gt).profiles
+    boxes = _boxes(per_row.cpu(), per_col.cpu())
+    fg = per_row.sum(dim=1).double()
     jobs = fg.nonzero().flatten().tolist()
     weighted = torch.zeros(2, batch, dtype=torch.float64)
     threads = torch.get_num_threads()
