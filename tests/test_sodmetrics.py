@@ -259,6 +259,20 @@ def test_level_histograms_count_every_pixel_once(shape):
     assert torch.equal(sodmetrics._torch_level_histogram(levels, gt, cy, cx), expected)
 
 
+def test_prepared_maps_are_each_pixel_prepared_alone():
+    """pred is looked up per 8-bit level (OpenCV on the CPU, torch elsewhere); each pixel
+    equals PySOD's `prepare_data` of it, bit for bit."""
+    maps = stack([noise(), np.full((H, W), 77, np.uint8), (noise() // 3 + 40).astype(np.uint8)])
+    pred, _ = sodmetrics.prepare_uint8(maps, maps)
+    expected = []
+    for m in maps[:, 0].numpy():
+        x = m / 255
+        expected.append((x - x.min()) / (x.max() - x.min()) if x.max() != x.min() else x)
+    assert torch.equal(pred[:, 0], torch.from_numpy(np.stack(expected)))
+    levels = pred._salplug_levels
+    assert torch.equal(sodmetrics._torch_lookup(levels.values, levels.levels), pred)
+
+
 def test_batches_changed_in_place_are_scored_as_they_are_now():
     """A prepared batch remembers its 8-bit levels, and the metrics of one batch share what
     they compute from it; neither outlives an in-place change of the maps or the masks."""

@@ -120,13 +120,18 @@ def prepare_uint8(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
 def _lookup(values: Tensor, levels: Tensor) -> Tensor:
     """``values[b][levels[b]]`` for every image: the same numbers as computing each pixel alone."""
     if levels.device.type != "cpu":
-        first = LEVELS * torch.arange(levels.shape[0], device=levels.device).view(-1, 1, 1, 1)
-        return values.take(levels.long() + first)
+        return _torch_lookup(values, levels)
     pred = torch.empty(levels.shape, dtype=torch.float64)
     out, source, table = pred.numpy(), levels.numpy(), values.numpy()
     for b in range(levels.shape[0]):
         cv2.LUT(source[b, 0], table[b], dst=out[b, 0])
     return pred
+
+
+def _torch_lookup(values: Tensor, levels: Tensor) -> Tensor:
+    """`_lookup` on any device."""
+    first = LEVELS * torch.arange(levels.shape[0], device=levels.device).view(-1, 1, 1, 1)
+    return values.take(levels.long() + first)
 
 
 def _levels_of(pred: Tensor) -> _Levels | None:
