@@ -298,12 +298,12 @@ def test_salplug_eval_of_tests_data_equals_the_reference(tmp_path, capsys):
     committed maps exactly as PySODMetrics scores the same files."""
     code = main(["eval", "--dataset", str(TESTS_DATA), "--priors", *TESTS_DATA_PRIORS, "--out", str(tmp_path), "--no-progress"])
     assert code == 0, capsys.readouterr()
-    methods = {m["name"]: m for m in json.loads((tmp_path / "results.json").read_text())["methods"]}
+    methods = {r["method"]: r for r in json.loads((tmp_path / "results.json").read_text())["results"]}
     assert sorted(methods) == sorted(TESTS_DATA_PRIORS)
     for prior in TESTS_DATA_PRIORS:
         _, maps, masks = dataset_pairs(TESTS_DATA, prior)
         _, expected = reference(list(maps), list(masks))
-        assert methods[prior]["images"] == 4, methods[prior]
+        assert methods[prior]["pairing"]["matched"] == 4 and not methods[prior]["partial"], methods[prior]
         scores = {k: v for k, v in expected.items() if np.ndim(v) == 0}
         assert_matches(methods[prior]["scores"], scores, f"salplug eval tests/data {prior}")
     # the strong stand-in detector scores as one should, the colour contrast map as a weak one does
