@@ -9,26 +9,18 @@ read is noted with its sha256; the component built around it keeps the list
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
+from salplug.data._io import file_sha256
+
 _OPEN: ContextVar[tuple[dict[str, str | None], ...]] = ContextVar("salplug_weight_files", default=())
-
-
-def sha256(path: str | Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def note_file(path: str | Path) -> str:
     """Hash a weights file about to be loaded and note it in every open `noting` block; returns the hash."""
-    digest = sha256(path)
+    digest = file_sha256(path)
     note(str(Path(path).resolve()), digest)
     return digest
 

@@ -10,6 +10,7 @@ exists on disk is always complete, which lets interrupted runs resume safely.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import re
@@ -322,3 +323,12 @@ def png_complete(path: str | Path) -> bool:
 def write_map(path: str | Path, saliency: Tensor | np.ndarray) -> Path:
     """Atomically write one map in [0, 1] as an 8-bit grayscale PNG."""
     return write_png(path, to_uint8(saliency))
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes, read in blocks (weights files, maps and masks alike)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from salplug.data._datasets import SODDataset, index_folder
-from salplug.data._io import atomic_write
+from salplug.data._io import atomic_write, file_sha256
 from salplug.host._factory import list_components
 from salplug.metrics._evaluation import ChainPass, MethodScores, score_chain, score_folder
 from salplug.metrics._outputs import GridResult, Pairing
@@ -47,7 +47,7 @@ class GridDataset:
 
     def mask_digest(self, key: str) -> str:
         if key not in self._mask_digests:
-            self._mask_digests[key] = file_digest(self.data.masks[key])
+            self._mask_digests[key] = file_sha256(self.data.masks[key])
         return self._mask_digests[key]
 
     def key_of(self, stem: str) -> str | None:
@@ -68,11 +68,6 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
     return height, width
-
-
-def file_digest(path: str | Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass
@@ -188,7 +183,7 @@ class ScoreCache:
             "format": CACHE_FORMAT, "salplug": importlib.metadata.version("salplug"), "metrics": names,
         }).encode())
         for key in sorted(cell.maps):
-            digest.update(json.dumps([key, cell.dataset.mask_digest(key), file_digest(cell.maps[key])]).encode())
+            digest.update(json.dumps([key, cell.dataset.mask_digest(key), file_sha256(cell.maps[key])]).encode())
         return digest.hexdigest()
 
     def get(self, key: str, cell: MapsCell) -> MethodScores | None:
