@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -48,18 +49,34 @@ def test_each_shipped_checkpoint_is_in_the_installed_package(path):
     assert installed.read_bytes()[:4096] == path.read_bytes()[:4096], f"installed {path.name} differs from the repository's"
 
 
+PLUGINS = sorted({distribution_dir(p) for p in SHIPPED})
+
+
+def wheel_prefix(plugin: Path) -> str:
+    """How the plugin's wheel file name starts: its distribution name, normalised, and a dash."""
+    name = tomllib.loads((plugin / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    return re.sub(r"[-_.]+", "_", name).lower() + "-"
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory) -> Path:
+    """The wheels of every plugin that ships checkpoints, built from copies of their folders by one ``pip wheel``."""
+    root = tmp_path_factory.mktemp("wheels")
+    ignore = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__")
+    sources = [shutil.copytree(plugin, root / plugin.name, ignore=ignore) for plugin in PLUGINS]
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+               "--wheel-dir", str(root / "dist"), *map(str, sources)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"pip wheel of {', '.join(p.name for p in PLUGINS)} failed:\n{done.stdout}\n{done.stderr}"
+    return root / "dist"
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
-@pytest.mark.parametrize("plugin", sorted({distribution_dir(p) for p in SHIPPED}), ids=lambda p: p.name)
-def test_each_plugin_wheel_carries_its_checkpoints(plugin, tmp_path):
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda p: p.name)
+def test_each_plugin_wheel_carries_its_checkpoints(plugin, wheels):
     """A wheel built from the plugin's pyproject holds every file of its checkpoints/ folder."""
-    source = tmp_path / plugin.name
-    shutil.copytree(plugin, source, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
-    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-               "--wheel-dir", str(tmp_path / "dist"), str(source)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"pip wheel of {plugin.name} failed:\n{done.stdout}\n{done.stderr}"
-    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    (wheel,) = (w for w in wheels.glob("*.whl") if w.name.startswith(wheel_prefix(plugin)))
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in SHIPPED:
         if distribution_dir(path) == plugin:
