@@ -412,6 +412,26 @@ def test_check_component_reports_every_broken_check():
     assert "\n  check_output_shape: output shape on cpu: expected (2, 1, 32, 32), got (2, 1, 32, 31)" in message
 
 
+class Counted(salplug.Refiner):
+    """Records the shape of every batch it is called on, across copies."""
+
+    name = "counted"
+    calls: list = []
+
+    def forward(self, image, saliency):
+        Counted.calls.append(tuple(image.shape))
+        return saliency
+
+
+def test_the_checks_of_one_component_share_one_call_on_the_main_batch():
+    Counted.calls.clear()
+    check_component(Counted)
+    devices = len(salplug.testing.default_devices())
+    # per device: the call the checks share, and the determinism check's second copy
+    assert Counted.calls.count((2, 3, 32, 32)) == 2 * devices, Counted.calls
+    assert Counted.calls.count((1, 3, 32, 32)) == 2 * devices and Counted.calls.count((2, 3, 29, 43)) == 1
+
+
 def test_instances_are_checked_on_copies():
     metric = Summed()
     metric.total = 5.0

@@ -60,16 +60,24 @@ def _needs_options(cls: type[Configurable]) -> list[str]:
     return [f for f, info in cls.Config.model_fields.items() if info.is_required()]
 
 
-_BUILT: dict[tuple[type, str], Any] = {}
-"""The last class built with its config: the checks of one component share one build and run on copies."""
+_SHARED: dict[Any, dict[Any, Any]] = {}
+"""What the checks of the last component share, as checks run component by component: one build of a
+class with its config (checks run on copies of it) and, per inputs, each device's first `Run`."""
+
+
+def _shared(key: Any) -> dict[Any, Any]:
+    """The store of the component `key` names; the previous component's store goes."""
+    if key not in _SHARED:
+        _SHARED.clear()
+        _SHARED[key] = {}
+    return _SHARED[key]
 
 
 def _prototype(cls: type[Configurable], config: ComponentConfig) -> Any:
-    key = (cls, repr(config))
-    if key not in _BUILT:
-        _BUILT.clear()
-        _BUILT[key] = cls(config)
-    return _BUILT[key]
+    store = _shared((cls, repr(config)))
+    if "built" not in store:
+        store["built"] = cls(config)
+    return store["built"]
 
 
 def _fresh(cls: type[Configurable], config: ComponentConfig) -> Any:
@@ -129,15 +137,21 @@ class Check:
                 pytest.skip(f"{describe(cls)} needs options ({', '.join(_needs_options(cls))}): give it an example_config")
             config = cls.make_config(self.config if self.config is not None else cls.example_config)
             make = functools.partial(_fresh, cls, config)
+            store = _shared((cls, repr(config)))
         else:
             if self.config is not None:
                 raise TypeError("conformance: pass a config with a class, not with an instance (it has one)")
             config, make = component.config, functools.partial(copy.deepcopy, component)
+            store = _shared(("instance", id(component)))
+            store["instance"] = component
         bound = getattr(cls, "device_bound", None)
         wanted = [str(d) for d in (self.devices if self.devices is not None else default_devices())]
         devices = (bound,) if bound is not None else tuple(dict.fromkeys(wanted))
         main, other, sizes = _inputs(*self.data)
-        return Case(cls, config, make, devices, self.atol, main, other, sizes)
+        seed, shape, *given = self.data
+        key = ("runs", seed, shape, *(id(value) for value in given), devices)
+        _, runs = store.setdefault(key, (self.data, {}))
+        return Case(cls, config, make, devices, self.atol, main, other, sizes, runs)
 
     def __call__(self, component: Subject) -> None:
         self.function(self.case(component))
@@ -149,7 +163,9 @@ def all_checks(component: Subject, **options: Any) -> list[Check]:
 
 
 def _run(component: Subject, checks: list[Check]) -> None:
-    """Run every check; one `ConformanceError` listing each broken one (``failures`` maps check names to errors)."""
+    """Run every check, from a fresh build; one `ConformanceError` listing each broken one (``failures`` maps
+    check names to errors)."""
+    _SHARED.clear()
     failures = {}
     for check in checks:
         try:

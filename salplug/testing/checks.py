@@ -13,7 +13,7 @@ import math
 import shlex
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class Case:
     `make` returns a new copy on the CPU (a `Trainer` for trainer classes); `batch` is the
     main input, `other` a second batch of the same size (metrics accumulate it), `sizes`
     every batch the size check runs (the main one and, with random data, an odd H×W).
+    `runs` holds the `Run` of each device, shared by the cases of one component's checks.
     """
 
     cls: type[Configurable]
@@ -84,6 +85,7 @@ class Case:
     batch: Inputs
     other: Inputs
     sizes: tuple[Inputs, ...]
+    runs: dict[str, Run] = field(default_factory=dict, compare=False)
 
     @property
     def subject(self) -> str:
@@ -113,11 +115,46 @@ def _invoke(case: Case, component: Any, arguments: dict[str, Any]) -> Any:
     return (component.update if case.cls.kind == "metric" else component)(**arguments)
 
 
+@dataclass(frozen=True)
+class Run:
+    """A fresh copy moved to a device and called once on the main batch, with the arguments as
+    they were before and after the call: the output, range, size, device, batch, determinism
+    and untouched-input checks all look at this one call instead of each making their own."""
+
+    component: Any
+    inputs: Inputs
+    before: dict[str, Any]
+    arguments: dict[str, Any]
+    out: Any
+
+
+def _first_run(case: Case, device: str) -> Run:
+    """The case's `Run` on `device`, made on first use."""
+    if device not in case.runs:
+        component = case.make().to(device).eval()
+        moved = case.batch.to(device)
+        arguments = _arguments(case, moved)
+        before = {what: _clone(value) for what, value in arguments.items()}
+        out = _invoke(case, component, arguments)
+        case.runs[device] = Run(component, moved, before, arguments, out)
+    return case.runs[device]
+
+
+def _first_outputs(case: Case, device: str, where: str | None = None) -> list[Tensor]:
+    """`_outputs` of the case's first run on `device`; errors say `where` (else on which device)."""
+    run = _first_run(case, device)
+    return _checked(case, run.component, run.out, run.inputs, _on(device) if where is None else where)
+
+
 def _outputs(case: Case, component: Any, inputs: Inputs, device: str, where: str) -> list[Tensor]:
-    """Run a map component or backbone on `inputs` (on `device`); its outputs as a list, checked for type,
-    batch, channels, dtype and device: what every other check needs before comparing values."""
+    """Run a map component or backbone on `inputs` (on `device`); its outputs as a list, checked by `_checked`."""
     moved = inputs.to(device)
-    out = _invoke(case, component, _arguments(case, moved))
+    return _checked(case, component, _invoke(case, component, _arguments(case, moved)), moved, where)
+
+
+def _checked(case: Case, component: Any, out: Any, moved: Inputs, where: str) -> list[Tensor]:
+    """The outputs of a call on `moved` as a list, checked for type, batch, channels, dtype and device:
+    what every other check needs before comparing values."""
     batch = moved.images.shape[0]
     if case.cls.kind == "backbone":
         if not isinstance(out, list) or not all(isinstance(f, Tensor) for f in out):
@@ -229,7 +266,7 @@ def check_output_shape(case: Case) -> None:
     ``B×C×h×w`` tensor per declared level."""
     h, w = case.batch.size
     for device in case.devices:
-        outputs = _outputs(case, case.make().to(device).eval(), case.batch, device, _on(device))
+        outputs = _first_outputs(case, device)
         if case.cls.kind in MAP_KINDS and tuple(outputs[0].shape[-2:]) != (h, w):
             expected = (case.batch.images.shape[0], 1, h, w)
             raise case.fail(f"output shape{_on(device)}", str(expected), str(tuple(outputs[0].shape)))
@@ -238,7 +275,7 @@ def check_output_shape(case: Case) -> None:
 def check_output_range(case: Case) -> None:
     """Outputs are finite; maps lie in [0, 1]."""
     for device in case.devices:
-        for i, out in enumerate(_outputs(case, case.make().to(device).eval(), case.batch, device, _on(device))):
+        for i, out in enumerate(_first_outputs(case, device)):
             name = "output" if case.cls.kind in MAP_KINDS else f"feature level {i}"
             bad = int((~torch.isfinite(out)).sum())
             if bad:
@@ -255,7 +292,7 @@ def check_keeps_size(case: Case) -> None:
     component = case.make().to(device).eval()
     for inputs in case.sizes:
         h, w = inputs.size
-        out = _outputs(case, component, inputs, device, _on(device))[0]
+        out = (_first_outputs(case, device) if inputs is case.batch else _outputs(case, component, inputs, device, _on(device)))[0]
         got = tuple(out.shape[-2:])
         if got != (h, w):
             raise case.fail(f"output size{_on(device)}", f"{h}×{w}, the input's", f"{got[0]}×{got[1]}")
@@ -270,7 +307,7 @@ def check_backbone_levels(case: Case) -> None:
         raise case.fail("declared levels", f"{len(channels)} strides, one per channel count", str(strides))
     for inputs in case.sizes:
         h, w = inputs.size
-        features = _outputs(case, backbone, inputs, "cpu", "")
+        features = _first_outputs(case, "cpu", "") if inputs is case.batch else _outputs(case, backbone, inputs, "cpu", "")
         for level, (feature, s) in enumerate(zip(features, strides)):
             fh, fw = feature.shape[-2:]
             if abs(fh - h / s) >= 1 or abs(fw - w / s) >= 1:
@@ -282,12 +319,9 @@ def check_backbone_levels(case: Case) -> None:
 def check_inputs_untouched(case: Case) -> None:
     """The component leaves its input tensors and keys as they were (no in-place writes)."""
     for device in case.devices:
-        component = case.make().to(device).eval()
-        arguments = _arguments(case, case.batch.to(device))
-        before = {what: _clone(value) for what, value in arguments.items()}
-        _invoke(case, component, arguments)
-        for what, value in arguments.items():
-            old = before[what]
+        run = _first_run(case, device)
+        for what, value in run.arguments.items():
+            old = run.before[what]
             if isinstance(value, Tensor):
                 if not torch.equal(value, old):
                     change = float((value.detach().double() - old.double()).abs().nan_to_num(math.inf).max())
@@ -302,8 +336,8 @@ def check_batch_independence(case: Case) -> None:
     """Each image run alone gives its row of the batch output (components that are not `stateful`)."""
     batch = case.batch.images.shape[0]
     for device in case.devices:
+        together = _first_outputs(case, device)
         component = case.make().to(device).eval()
-        together = _outputs(case, component, case.batch, device, _on(device))
         for i in range(batch):
             alone = _outputs(case, component, case.batch.rows(slice(i, i + 1)), device, _on(device))
             diff, tolerance = _largest_difference(alone, [t[i : i + 1] for t in together]), _tolerance(case, together)
@@ -325,13 +359,13 @@ def check_device_move(case: Case) -> None:
         for what, tensor in [*component.named_parameters(), *component.named_buffers()]:
             if tensor.device.type != target.type:
                 raise case.fail(f"{what!r} after .to({device!r})", f"a tensor on {device}", f"one on {tensor.device}")
-        _outputs(case, component, case.batch, device, _on(device))
+        _first_outputs(case, device)
 
 
 def check_determinism(case: Case) -> None:
     """Two copies of the component give the same output for the same input."""
     for device in case.devices:
-        first = _outputs(case, case.make().to(device).eval(), case.batch, device, _on(device))
+        first = _first_outputs(case, device)
         second = _outputs(case, case.make().to(device).eval(), case.batch, device, _on(device))
         diff, tolerance = _largest_difference(first, second), _tolerance(case, first)
         if not diff <= tolerance:
