@@ -23,7 +23,8 @@ def salplug_register_trainers(register):
 @salplug.hookimpl
 def salplug_register_chains(register):
     chains = resources.files(__name__) / "chains"
-    register("baseline-ldps", chains / "baseline-ldps.yaml", "the baseline detector refined by LDPS")
+    register("baseline-ldps", chains / "baseline-ldps.yaml", "the baseline detector refined by LDPS",
+             scores="sod-dev: MAE 0.0964, max F 0.8349, S 0.7953")
     register("ldps", chains / "ldps.yaml", "LDPS on another detector's maps (salplug eval --priors NAME)")
     register("ldps-online", chains / "ldps-online.yaml",
              "LDPS online: a fresh network fitted on each image, on another detector's maps")
