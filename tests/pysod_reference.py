@@ -12,8 +12,8 @@ import py_sod_metrics as pysod
 def reference(maps: list[np.ndarray], masks: list[np.ndarray]) -> tuple[dict, dict]:
     """PySODMetrics' per-image values and dataset results, keyed like ours."""
     handlers = {
-        "iou": pysod.IOUHandler(with_dynamic=False, with_adaptive=True),
-        "dice": pysod.DICEHandler(with_dynamic=False, with_adaptive=True),
+        "iou": pysod.IOUHandler(with_dynamic=True, with_adaptive=True),
+        "dice": pysod.DICEHandler(with_dynamic=True, with_adaptive=True),
     }
     overlap = pysod.FmeasureV2(metric_handlers=handlers)
     with warnings.catch_warnings():
@@ -35,6 +35,8 @@ def reference(maps: list[np.ndarray], masks: list[np.ndarray]) -> tuple[dict, di
             "wfm": wfm.weighted_fms,
             "adp_iou": handlers["iou"].adaptive_results,
             "adp_dice": handlers["dice"].adaptive_results,
+            "iou": handlers["iou"].dynamic_results,
+            "dice": handlers["dice"].dynamic_results,
         }
         f, e, v2 = fm.get_results(), em.get_results()["em"], overlap.get_results()
         dataset = {
@@ -53,5 +55,7 @@ def reference(maps: list[np.ndarray], masks: list[np.ndarray]) -> tuple[dict, di
             "recall": f["pr"]["r"],
             "fmeasure": f["fm"]["curve"],
             "emeasure": e["curve"],
+            "iou": v2["iou"]["dynamic"],
+            "dice": v2["dice"]["dynamic"],
         }
     return {k: np.asarray(v, np.float64) for k, v in per_image.items()}, dataset

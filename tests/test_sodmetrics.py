@@ -10,6 +10,7 @@ from collections import defaultdict
 
 import cv2
 import numpy as np
+import py_sod_metrics as pysod
 import pytest
 import torch
 from hypothesis import given, settings
@@ -38,6 +39,7 @@ def ours_per_image(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tens
     adp_f, precision, recall, f = sodmetrics.fmeasure(pred, gt)
     adp_e, e = sodmetrics.emeasure(pred, gt)
     iou, dice = sodmetrics.overlap_adaptive(pred, gt)
+    iou_curve, dice_curve = sodmetrics.overlap_curves(pred, gt)
     return {
         "mae": sodmetrics.mae(pred, gt),
         "adp_f": adp_f,
@@ -50,6 +52,8 @@ def ours_per_image(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tens
         "wfm": sodmetrics.weighted_fmeasure(pred, gt),
         "adp_iou": iou,
         "adp_dice": dice,
+        "iou": iou_curve,
+        "dice": dice_curve,
     }
 
 
@@ -150,6 +154,26 @@ def test_random_maps_with_random_blobs():
     masks = [blob() for _ in range(12)]
     maps = [np.clip(m * RNG.uniform(0.3, 1) + RNG.integers(0, 90, m.shape), 0, 255).astype(np.uint8) for m in masks]
     check_against_reference(maps, masks, "random blobs")
+
+
+def test_mean_iou_and_dice_curves_are_pysodmetrics_dynamic_ones():
+    """The overlap component's dataset curves against FmeasureV2's dynamic IoU and Dice, threshold by threshold."""
+    masks = MASKS + [blob() for _ in range(8)]
+    maps = [np.clip(m * RNG.uniform(0.2, 1) + RNG.integers(0, 120, m.shape), 0, 255).astype(np.uint8) for m in masks]
+    handlers = {"iou": pysod.IOUHandler(with_dynamic=True, with_adaptive=False),
+                "dice": pysod.DICEHandler(with_dynamic=True, with_adaptive=False)}
+    overlap = pysod.FmeasureV2(metric_handlers=handlers)
+    for pred, gt in zip(maps, masks):
+        overlap.step(pred, gt, normalize=True)
+    expected = overlap.get_results()
+    metric = salplug.build("metric", "overlap")
+    for start in range(0, len(maps), 5):
+        metric.update(*sodmetrics.prepare_uint8(stack(maps[start : start + 5]), stack(masks[start : start + 5])))
+    curves = metric.curves()
+    for key in ("iou", "dice"):
+        want = expected[key]["dynamic"]
+        assert want.shape == (256,) and np.ptp(want) > 0.1, f"{key}: a curve that varies with the threshold"
+        np.testing.assert_allclose(curves[key].numpy(), want, rtol=0, atol=TOL, err_msg=key)
 
 
 @pytest.mark.parametrize("shape", [(1, 40), (40, 1), (1, 1), (2, 2)])

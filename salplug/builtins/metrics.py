@@ -18,7 +18,16 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from salplug.metrics import LEVELS, emeasure, fmeasure, mae, overlap_adaptive, smeasure, weighted_fmeasure
+from salplug.metrics import (
+    LEVELS,
+    emeasure,
+    fmeasure,
+    mae,
+    overlap_adaptive,
+    overlap_curves,
+    smeasure,
+    weighted_fmeasure,
+)
 from salplug.components._base import ComponentConfig, Metric
 from salplug.components._contracts import check_map, check_mask
 
@@ -193,15 +202,18 @@ class WeightedFMeasure(_PerImageMetric):
         return {"wfm": weighted_fmeasure(pred, gt, self.config.beta)}, {}
 
 
-class Overlap(_PerImageMetric):
-    """IoU and Dice of the map binarised at the adaptive threshold (0 where undefined)."""
+class Overlap(_CurveMetric):
+    """IoU and Dice of the map binarised at the adaptive threshold (0 where undefined), and
+    their curves against the threshold (PySODMetrics' dynamic IoU and Dice)."""
 
     name = "overlap"
     keys = ("adp_iou", "adp_dice")
+    curve_keys = ("iou", "dice")
 
     def measure(self, pred: Tensor, gt: Tensor) -> tuple[Scores, Scores]:
         iou, dice = overlap_adaptive(pred, gt)
-        return {"adp_iou": iou, "adp_dice": dice}, {}
+        iou_curve, dice_curve = overlap_curves(pred, gt)
+        return {"adp_iou": iou, "adp_dice": dice}, {"iou": iou_curve, "dice": dice_curve}
 
 
 METRICS: tuple[type[Metric], ...] = (MAE, FMeasure, SMeasure, EMeasure, WeightedFMeasure, Overlap)

@@ -22,6 +22,7 @@ from salplug.metrics._sodmetrics import (
     fmeasure,
     mae,
     overlap_adaptive,
+    overlap_curves,
     prepare_uint8,
     smeasure,
     weighted_fmeasure,
@@ -29,8 +30,8 @@ from salplug.metrics._sodmetrics import (
 
 __all__ = [
     "LEVELS", "MethodScores", "PairedDifference", "Scorer", "compare_methods", "emeasure", "fmeasure", "mae",
-    "overlap_adaptive", "paired_difference", "prepare_uint8", "read_mask_uint8", "read_uint8", "smeasure",
-    "weighted_fmeasure",
+    "overlap_adaptive", "overlap_curves", "paired_difference", "prepare_uint8", "read_mask_uint8", "read_uint8",
+    "smeasure", "weighted_fmeasure",
     "GridResult", "Pairing", "draw_grid_curves", "format_latex", "format_markdown", "metric_columns",
     "plot_grid_curves", "read_results_json", "write_outputs", "write_per_image_csv", "write_results_csv",
     "write_results_json",

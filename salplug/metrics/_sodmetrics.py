@@ -307,6 +307,17 @@ def overlap_adaptive(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
     return iou, dice
 
 
+def overlap_curves(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
+    """IoU and Dice at the 256 levels, ``B×256`` (index i: threshold 255 - i), from the
+    F-measure's counts; 0 where the denominator is 0."""
+    c = _shared(pred, gt).counts
+    tp, predicted, fg = c.tp_above.double(), c.predicted_above.double(), c.fg.view(-1, 1).double()
+    union, sizes = predicted + fg - tp, fg + predicted
+    iou = torch.where(union != 0, tp / union, 0.0)
+    dice = torch.where(sizes != 0, 2 * tp / sizes, 0.0)
+    return iou, dice
+
+
 def _profiles(gt: Tensor) -> tuple[Tensor, Tensor]:
     """Foreground pixels per row (``B×H``) and per column (``B×W``), int32."""
     return gt[:, 0].sum(dim=2, dtype=torch.int32), gt[:, 0].sum(dim=1, dtype=torch.int32)
