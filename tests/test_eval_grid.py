@@ -67,7 +67,8 @@ def test_one_call_scores_a_grid_and_every_score_equals_pysodmetrics(grid, tmp_pa
         assert not row["partial"] and row["pairing"]["matched"] == len(keys)
         for metric in DATASET_METRICS:
             assert row["scores"][metric] == pytest.approx(float(expected[metric]), abs=1e-6), (row["method"], metric)
-        np.testing.assert_allclose(row["curves"]["precision"], expected["precision"], atol=1e-6)
+        for curve in ("precision", "recall", "fmeasure", "emeasure", "iou", "dice"):
+            np.testing.assert_allclose(row["curves"][curve], expected[curve], rtol=0, atol=1e-6, err_msg=curve)
         mine = {r["Image"]: float(r["MAE↓"]) for r in per_image if (r["Dataset"], r["Method"]) == (row["dataset"], row["method"])}
         np.testing.assert_allclose([mine[k] for k in keys], images["mae"], atol=1e-6)
     table = (out / "table.md").read_text()

@@ -47,7 +47,7 @@ def result(dataset: str, method: str) -> GridResult:
     return GridResult(
         dataset, method, {"sm": sm, "mean_e": em, "wfm": wfm, "mae": mae, "max_f": 0.9},
         {"precision": [1 - x / 2 for x in level], "recall": level, "fmeasure": [em - x / 4 for x in level],
-         "emeasure": [em] * 256},
+         "emeasure": [em] * 256, "iou": [wfm - x / 3 for x in level], "dice": [wfm - x / 5 for x in level]},
         per_image, Pairing(matched=2 if partial else 3, missing=1 if partial else 0),
     )
 
@@ -187,13 +187,17 @@ def test_curves_draw_each_dataset_as_a_row_with_the_highlight_on_top(grid):
     figure = draw_grid_curves(grid, highlight="A")
     axes = figure.axes
     assert [ax.get_title() for ax in axes] == [
-        "DUTS-TE: precision-recall", "DUTS-TE: F-measure", "DUTS-TE: E-measure",
-        "ECSSD: precision-recall\n† fewer images: B", "ECSSD: F-measure", "ECSSD: E-measure",
+        "DUTS-TE: precision-recall", "DUTS-TE: F-measure", "DUTS-TE: E-measure", "DUTS-TE: IoU", "DUTS-TE: Dice",
+        "ECSSD: precision-recall\n† fewer images: B", "ECSSD: F-measure", "ECSSD: E-measure", "ECSSD: IoU",
+        "ECSSD: Dice",
     ]
     for ax in axes:
         lines = ax.get_lines()
         assert [line.get_label() for line in lines] == ["B", "C", "A"]
         assert lines[-1].get_linewidth() > max(line.get_linewidth() for line in lines[:-1])
+    for ax, curve in zip(axes[3:5], ("iou", "dice")):
+        drawn = ax.get_lines()[-1]  # A, the highlight: index i of a curve sits at threshold 255 - i
+        assert list(drawn.get_xdata()) == list(range(255, -1, -1)) and list(drawn.get_ydata()) == grid[0].curves[curve]
 
 
 def test_curves_refuse_an_unknown_highlight_and_skip_a_grid_without_curves(grid, tmp_path):
