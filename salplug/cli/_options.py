@@ -8,6 +8,7 @@ import argparse
 import torch
 
 from salplug.errors import SalplugError
+from salplug.ops import require_computing
 from salplug.pipeline._chain import Chain
 from salplug.pipeline._spec import load_spec, parse_settings, with_settings
 
@@ -78,9 +79,10 @@ def chain_on_device(spec: str, device: str | None, settings: list[str]) -> Chain
         target = torch.device(device)
     except RuntimeError as err:
         raise CommandError(f"--device: cannot use {device!r}: {err}") from None
-    if target.type == "meta":
-        raise CommandError(f"--device: expected a device that computes (cpu, cuda, mps), got {device!r}, "
-                           "whose tensors hold no values")
+    try:
+        require_computing(target, device)
+    except ValueError as err:
+        raise CommandError(f"--device: {err}") from None
     chain = Chain.from_spec(with_settings(load_spec(spec), parse_settings(settings, "STEP.FIELD=VALUE")))
     try:
         return chain.to(target)

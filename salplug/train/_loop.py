@@ -42,6 +42,7 @@ from salplug.components._weights import read_payload, write_payload
 from salplug.data._datasets import DatasetError
 from salplug.data._io import temporaries_of
 from salplug.errors import CheckpointError
+from salplug.ops._device import require_computing
 from salplug.train import _parallel as data_parallel
 from salplug.train._data import EpochBatches, collate_usable
 from salplug.train._parallel import shard, sum_gradients
@@ -83,8 +84,7 @@ class LoopConfig(ComponentConfig):
             device = torch.device(value)
         except RuntimeError:
             raise ValueError(f"expected a torch device such as cpu or cuda:0, got {value!r}") from None
-        if device.type == "meta":
-            raise ValueError(f"expected a device that computes (cpu, cuda, mps), got {value!r}, whose tensors hold no values")
+        require_computing(device, value)
         return value
 
 
